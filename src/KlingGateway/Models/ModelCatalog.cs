@@ -1,0 +1,246 @@
+namespace KlingGateway.Models;
+
+/// <summary>
+/// The five Kling image-to-video models the gateway fronts, as data. Validation, the <c>/v1/models</c>
+/// catalog and the OpenAPI schemas all read this one table, so adding a model is adding an entry here.
+/// Sources: ../shared/upstream/CONTRACT.md ("The five models", "Validation") and RESEARCH.md §2, §3, §10.
+/// </summary>
+public static class ModelCatalog
+{
+    /// <summary>Kling's documented input-image limits (RESEARCH.md §10: ≤ 10 MB, ≥ 300 px, 1:2.5 .. 2.5:1).</summary>
+    public static readonly ImageRule FirstFrame = new(MaxBytes: 10 * 1024 * 1024, MinSide: 300, MinAspect: 1 / 2.5, MaxAspect: 2.5);
+
+    /// <summary>Tail frames and masks share the size limits; Kling does not repeat the aspect rule for them.</summary>
+    public static readonly ImageRule OtherImage = new(MaxBytes: 10 * 1024 * 1024, MinSide: 300, MinAspect: null, MaxAspect: null);
+
+    public static readonly IReadOnlyList<string> CameraTypes =
+        ["simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"];
+
+    public static readonly IReadOnlyList<string> CameraConfigKeys =
+        ["horizontal", "vertical", "pan", "tilt", "roll", "zoom"];
+
+    public static readonly IReadOnlyList<string> Providers = ["auto", "kling", "klingai", "fal"];
+
+    private const string V2IgnoresWarning = "Kling v2 models ignore this field; the upstream accepts it but the video will not reflect it.";
+
+    private static FieldSpec Model(string id) => new(
+        "model", FieldKind.Enum, "The model id.", Required: true, AllowedValues: [id]);
+
+    private static readonly FieldSpec ImageUrl = new(
+        "image_url", FieldKind.Image,
+        "The first frame: an absolute http(s) URL, or base64 JPEG/PNG data (bare or as a data:image/png|jpeg;base64, URI). " +
+        "At most 10 MB, at least 300 px on each side, aspect ratio between 1:2.5 and 2.5:1.",
+        Required: true, Image: FirstFrame);
+
+    private static readonly FieldSpec Prompt = new(
+        "prompt", FieldKind.Text, "What the video should show.", MaxLength: 2500);
+
+    private static readonly FieldSpec NegativePrompt = new(
+        "negative_prompt", FieldKind.Text, "What the video should avoid.", MaxLength: 2500);
+
+    private static readonly FieldSpec Duration = new(
+        "duration", FieldKind.Duration, "Video length in seconds: 5 or 10, as a number or a string.",
+        AllowedValues: ["5", "10"], Default: "5");
+
+    private static FieldSpec CfgScale(string? warning) => new(
+        "cfg_scale", FieldKind.Number, "How closely the video follows the prompt, 0 to 1.",
+        Minimum: 0, Maximum: 1, IgnoredWarning: warning);
+
+    private static readonly FieldSpec TailImageUrl = new(
+        "tail_image_url", FieldKind.Image,
+        "The last frame: an absolute http(s) URL or base64 JPEG/PNG data. At most 10 MB, at least 300 px on each side.",
+        Image: OtherImage);
+
+    private static FieldSpec StaticMask(string? warning) => new(
+        "static_mask", FieldKind.Image,
+        "Mask of the area painted with the static brush: an absolute http(s) URL or base64 JPEG/PNG data.",
+        Image: OtherImage, IgnoredWarning: warning);
+
+    private static FieldSpec DynamicMasks(string? warning) => new(
+        "dynamic_masks", FieldKind.DynamicMasks,
+        "Up to 6 {mask, trajectories} groups; each trajectory has 2 to 77 integer {x, y} points.",
+        MaxItems: 6, Image: OtherImage, IgnoredWarning: warning);
+
+    private static FieldSpec CameraControl(string? warning) => new(
+        "camera_control", FieldKind.CameraControl,
+        "Camera movement: type simple|down_back|forward_up|right_turn_forward|left_turn_forward. With simple, exactly one of " +
+        "config.horizontal|vertical|pan|tilt|roll|zoom is non-zero (each -10..10); with any other type, no config values.",
+        AllowedValues: CameraTypes, Minimum: -10, Maximum: 10, IgnoredWarning: warning);
+
+    private static readonly FieldSpec Provider = new(
+        "provider", FieldKind.Enum,
+        "Upstream routing: auto (Kling, falling back to fal.ai), kling or klingai (Kling only), fal (fal.ai). Any case.",
+        AllowedValues: Providers, IgnoreCase: true, Default: "auto");
+
+    /// <summary>Taken only on the legacy-compatible route (RESEARCH.md §3).</summary>
+    private static readonly FieldSpec Type = new(
+        "type", FieldKind.Enum, "Legacy route only: the generation type.",
+        AllowedValues: ["image-to-video"], Routes: [CreateRoute.Legacy]);
+
+    private static readonly FieldSpec ExternalTaskId = new(
+        "external_task_id", FieldKind.Text, "Legacy route only: the caller's own task id, kept with the generation.",
+        MaxLength: 256, Routes: [CreateRoute.Legacy]);
+
+    /// <summary>Kling v1 does a tail frame or motion brush only at 5 s (RESEARCH.md §10, capability map).</summary>
+    private static readonly DurationLimit V1FiveSecondsOnly =
+        new(["tail_image_url", "static_mask", "dynamic_masks"], AllowedDurations: [5]);
+
+    /// <summary>Kling takes only one of: a tail frame, masks, camera control (RESEARCH.md §10).</summary>
+    private static readonly IReadOnlyList<IReadOnlyList<string>> V1Exclusive =
+        [["tail_image_url"], ["static_mask", "dynamic_masks"], ["camera_control"]];
+
+    private static ModelDefinition V1(string id, string key, string name, string description) => new(
+        id, key, name, description,
+        Fields:
+        [
+            Model(id), ImageUrl, Prompt, NegativePrompt, Duration, CfgScale(null), TailImageUrl,
+            StaticMask(null), DynamicMasks(null), CameraControl(null), Type, ExternalTaskId,
+        ],
+        ExclusiveGroups: V1Exclusive,
+        DurationLimits: [V1FiveSecondsOnly],
+        UpstreamIdExample: "gg6lldgKC2tRmvJwBjK7-");
+
+    private static ModelDefinition V2(string id, string key, string name, string description, bool provider, string idExample) => new(
+        id, key, name, description,
+        Fields:
+        [
+            Model(id), ImageUrl, Prompt, NegativePrompt, Duration, CfgScale(V2IgnoresWarning),
+            StaticMask(V2IgnoresWarning), DynamicMasks(V2IgnoresWarning), CameraControl(V2IgnoresWarning),
+            .. provider ? new[] { Provider } : [],
+            Type, ExternalTaskId,
+        ],
+        // Masks and camera control are ignored on v2, so combining them cannot fail there; no tail frame exists.
+        ExclusiveGroups: [],
+        DurationLimits: [],
+        UpstreamIdExample: idExample);
+
+    public static readonly IReadOnlyList<ModelDefinition> All =
+    [
+        V1("kling-video/v1/standard/image-to-video", "v1_standard", "Kling v1 Standard",
+            "Kling v1, standard mode. Tail frame and masks only at 5 s."),
+        V1("kling-video/v1/pro/image-to-video", "v1_pro", "Kling v1 Pro",
+            "Kling v1, pro mode, with richer camera control. Tail frame and masks only at 5 s."),
+        V2("klingai/v2-master-image-to-video", "v2_master", "Kling v2 Master",
+            "Kling v2 Master. No tail frame; cfg_scale, masks and camera control are accepted with a warning and ignored.",
+            provider: true, idExample: "88a64d31-cce4-41e8-b9d8-5392e8c2a6d4:kling-video/v2/master/image-to-video"),
+        V2("kling-video/v2.1/standard/image-to-video", "v2_1_standard", "Kling v2.1 Standard",
+            "Kling v2.1, standard mode. No tail frame; cfg_scale, masks and camera control are accepted with a warning and ignored.",
+            provider: false, idExample: "789339022468063304"),
+        V2("kling-video/v2.1/pro/image-to-video", "v2_1_pro", "Kling v2.1 Pro",
+            "Kling v2.1, pro mode. No tail frame; cfg_scale, masks and camera control are accepted with a warning and ignored.",
+            provider: false, idExample: "789392067490349060"),
+    ];
+
+    private static readonly Dictionary<string, ModelDefinition> ById = All.ToDictionary(m => m.Id, StringComparer.Ordinal);
+
+    public static IReadOnlyList<string> Ids { get; } = [.. All.Select(m => m.Id)];
+
+    public static ModelDefinition? Find(string? id) => id is not null && ById.TryGetValue(id, out var model) ? model : null;
+}
+
+/// <summary>Which of the gateway's create routes received a request.</summary>
+public enum CreateRoute
+{
+    /// <summary><c>POST /v1/generations</c></summary>
+    Gateway,
+
+    /// <summary><c>POST /v2/video/generations</c> (upstream-compatible, universal family)</summary>
+    Universal,
+
+    /// <summary><c>POST /v2/generate/video/kling/generation</c> (upstream-compatible, legacy family)</summary>
+    Legacy,
+}
+
+/// <summary>How a field is read and checked.</summary>
+public enum FieldKind
+{
+    /// <summary>A string with an optional maximum length.</summary>
+    Text,
+
+    /// <summary>A string from <see cref="FieldSpec.AllowedValues"/>.</summary>
+    Enum,
+
+    /// <summary>A number in [<see cref="FieldSpec.Minimum"/>, <see cref="FieldSpec.Maximum"/>].</summary>
+    Number,
+
+    /// <summary>5 or 10, as a number or a string.</summary>
+    Duration,
+
+    /// <summary>An absolute http(s) URL or base64 JPEG/PNG data checked against <see cref="FieldSpec.Image"/>.</summary>
+    Image,
+
+    /// <summary>An array of <c>{mask, trajectories[{x, y}]}</c>.</summary>
+    DynamicMasks,
+
+    /// <summary>An object <c>{type, config{horizontal, vertical, pan, tilt, roll, zoom}}</c>.</summary>
+    CameraControl,
+}
+
+/// <summary>One field a model takes.</summary>
+/// <param name="Name">The JSON name, as the upstream spells it.</param>
+/// <param name="Kind">How it is read and checked.</param>
+/// <param name="Description">What it does, shown in the catalog and the OpenAPI document.</param>
+/// <param name="Required">Whether a request must carry it.</param>
+/// <param name="Minimum">Least allowed value (numbers, camera config values).</param>
+/// <param name="Maximum">Greatest allowed value.</param>
+/// <param name="MaxLength">Longest allowed text.</param>
+/// <param name="MaxItems">Most array items.</param>
+/// <param name="AllowedValues">The values allowed (enums, durations, camera types).</param>
+/// <param name="IgnoreCase">Whether <paramref name="AllowedValues"/> match in any case.</param>
+/// <param name="Default">The upstream's default when the field is left out.</param>
+/// <param name="Image">Limits on base64 image data.</param>
+/// <param name="Routes">The create routes that take this field; null means every route.</param>
+/// <param name="IgnoredWarning">Set where the upstream takes the field but the model ignores it: accepted with this warning.</param>
+public sealed record FieldSpec(
+    string Name,
+    FieldKind Kind,
+    string Description,
+    bool Required = false,
+    double? Minimum = null,
+    double? Maximum = null,
+    int? MaxLength = null,
+    int? MaxItems = null,
+    IReadOnlyList<string>? AllowedValues = null,
+    bool IgnoreCase = false,
+    string? Default = null,
+    ImageRule? Image = null,
+    IReadOnlyList<CreateRoute>? Routes = null,
+    string? IgnoredWarning = null)
+{
+    public bool AcceptedOn(CreateRoute route) => Routes is null || Routes.Contains(route);
+}
+
+/// <summary>Limits on base64 image data, read from the image header without decoding pixels.</summary>
+public sealed record ImageRule(long MaxBytes, int MinSide, double? MinAspect, double? MaxAspect)
+{
+    /// <summary>Accepted formats (Kling: .jpg/.jpeg/.png).</summary>
+    public static readonly IReadOnlyList<string> Formats = ["jpeg", "png"];
+}
+
+/// <summary>Fields that, when present, restrict the duration.</summary>
+public sealed record DurationLimit(IReadOnlyList<string> Fields, IReadOnlyList<int> AllowedDurations);
+
+/// <summary>One model the gateway accepts.</summary>
+/// <param name="Id">The exact <c>model</c> string the upstream takes.</param>
+/// <param name="Key">A short alias safe in configuration keys and environment variables (e.g. <c>v2_master</c>).</param>
+/// <param name="Name">Display name.</param>
+/// <param name="Description">What sets it apart.</param>
+/// <param name="Fields">Every field it takes; anything else is rejected by name.</param>
+/// <param name="ExclusiveGroups">Groups of fields of which at most one group may be present.</param>
+/// <param name="DurationLimits">Fields that restrict the duration when present.</param>
+/// <param name="UpstreamIdExample">What the upstream's ids look like for this model (RESEARCH.md §4).</param>
+public sealed record ModelDefinition(
+    string Id,
+    string Key,
+    string Name,
+    string Description,
+    IReadOnlyList<FieldSpec> Fields,
+    IReadOnlyList<IReadOnlyList<string>> ExclusiveGroups,
+    IReadOnlyList<DurationLimit> DurationLimits,
+    string UpstreamIdExample)
+{
+    public FieldSpec? Field(string name) => Fields.FirstOrDefault(f => f.Name == name);
+
+    /// <summary>The upstream route families that take this model: both take all five (RESEARCH.md §1).</summary>
+    public IReadOnlyList<string> RouteFamilies { get; init; } = ["universal", "legacy"];
+}
