@@ -244,3 +244,6 @@ public sealed record ModelDefinition(
     /// <summary>The upstream route families that take this model: both take all five (RESEARCH.md §1).</summary>
     public IReadOnlyList<string> RouteFamilies { get; init; } = ["universal", "legacy"];
 }
+
+/// <summary>Endpoint metadata naming the create route, read when the request body is bound.</summary>
+public sealed record CreateRouteMetadata(CreateRoute Route);
