@@ -1,0 +1,108 @@
+namespace KlingGateway.Generations;
+
+/// <summary>
+/// One generation as the ledger keeps it: the gateway's handle, the upstream id it maps to, the normalized and raw
+/// status, the outcome, and what was asked for. This is the stored shape, not a wire contract.
+/// </summary>
+public sealed record Generation
+{
+    /// <summary>The gateway's own opaque id (<see cref="GenerationId"/>); the only handle callers ever see.</summary>
+    public required string Id { get; init; }
+
+    /// <summary>The upstream's id; <see langword="null"/> until the upstream has answered the create.</summary>
+    public string? UpstreamId { get; init; }
+
+    /// <summary>The model id, as in the catalog.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>The upstream route family the generation was created on (<c>universal</c> or <c>legacy</c>); status is fetched on the same family.</summary>
+    public required string RouteFamily { get; init; }
+
+    public GenerationStatus Status { get; init; }
+
+    /// <summary>The upstream's status word as last received, unmapped.</summary>
+    public string? UpstreamStatus { get; init; }
+
+    /// <summary>The result, once succeeded.</summary>
+    public GenerationVideo? Video { get; init; }
+
+    /// <summary>Why it failed, once failed.</summary>
+    public GenerationError? Error { get; init; }
+
+    /// <summary>What the upstream billed, when it said. A usage with neither number is stored as none.</summary>
+    public GenerationUsage? Usage { get; init; }
+
+    /// <summary>Fields the gateway accepted but the model ignores, as returned by the create.</summary>
+    public IReadOnlyList<GenerationWarning> Warnings { get; init; } = [];
+
+    /// <summary>The caller's <c>X-Client-Request-Id</c>, if sent.</summary>
+    public string? ClientRequestId { get; init; }
+
+    /// <summary>The caller's <c>external_task_id</c> (legacy route), if sent.</summary>
+    public string? ExternalTaskId { get; init; }
+
+    /// <summary>The request as JSON text, with image data already replaced by hashes.</summary>
+    public required string RequestSummary { get; init; }
+
+    /// <summary>When the gateway accepted the create. Fixed at insert: it is the list order and the cursor key.</summary>
+    public DateTimeOffset CreatedAt { get; init; }
+
+    public DateTimeOffset UpdatedAt { get; init; }
+
+    /// <summary>When the generation reached a terminal status.</summary>
+    public DateTimeOffset? CompletedAt { get; init; }
+
+    /// <summary>The last time the status was fetched from the upstream.</summary>
+    public DateTimeOffset? RefreshedAt { get; init; }
+}
+
+/// <summary>The finished video as the upstream described it.</summary>
+/// <param name="Url">Where the upstream serves the file.</param>
+/// <param name="ContentType">For example <c>video/mp4</c>, when the upstream said.</param>
+/// <param name="FileName">For example <c>output.mp4</c>, when the upstream said.</param>
+/// <param name="FileSize">In bytes, when the upstream said.</param>
+public sealed record GenerationVideo(string Url, string? ContentType, string? FileName, long? FileSize);
+
+/// <summary>Why a generation failed.</summary>
+/// <param name="Code">One of <see cref="GenerationErrorCodes"/>.</param>
+/// <param name="Message">The upstream's message, or the gateway's when the upstream gave none.</param>
+public sealed record GenerationError(string Code, string Message);
+
+/// <summary>
+/// What the upstream reports as used: <c>credits_used</c> in current specs, <c>tokens_used</c> in older ones
+/// (RESEARCH.md §5).
+/// </summary>
+public sealed record GenerationUsage(double? CreditsUsed, double? TokensUsed);
+
+/// <summary>The small fixed set of failure codes a failed generation carries (CONTRACT.md, "Normalized statuses").</summary>
+public static class GenerationErrorCodes
+{
+    /// <summary>The upstream reported the generation as failed (<c>error</c> or <c>failed</c>).</summary>
+    public const string GenerationFailed = "generation_failed";
+
+    /// <summary>The upstream sent a status word the gateway does not know; it is treated as a failure and logged.</summary>
+    public const string UnknownStatus = "unknown_status";
+
+    /// <summary>The upstream refused the create with a 4xx answer.</summary>
+    public const string UpstreamRejected = "upstream_rejected";
+
+    /// <summary>The create could not reach the upstream or the upstream could not complete it (5xx, connect failure).</summary>
+    public const string UpstreamUnavailable = "upstream_unavailable";
+
+    /// <summary>The create timed out: the upstream may or may not have started (and billed) the generation.</summary>
+    public const string UpstreamTimeout = "upstream_timeout";
+
+    /// <summary>The upstream answered with something the gateway could not read.</summary>
+    public const string UpstreamBadResponse = "upstream_bad_response";
+
+    /// <summary>Every code, in the order above.</summary>
+    public static IReadOnlyList<string> All { get; } =
+    [
+        GenerationFailed,
+        UnknownStatus,
+        UpstreamRejected,
+        UpstreamUnavailable,
+        UpstreamTimeout,
+        UpstreamBadResponse,
+    ];
+}

@@ -1,0 +1,76 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace KlingGateway.Generations;
+
+/// <summary>Where the ledger lives. Configuration section <c>Ledger</c>.</summary>
+public sealed class LedgerOptions
+{
+    public const string SectionName = "Ledger";
+
+    /// <summary>
+    /// The SQLite file (<c>Ledger:Path</c>, environment variable <c>Ledger__Path</c>). A relative path is relative to
+    /// the content root; the directory is created at start.
+    /// </summary>
+    public string Path { get; set; } = "data/kling-gateway.db";
+
+    /// <summary>The absolute file path: <see cref="Path"/> resolved against <paramref name="contentRootPath"/> when relative.</summary>
+    public string ResolveFullPath(string contentRootPath) =>
+        System.IO.Path.GetFullPath(System.IO.Path.Combine(contentRootPath, Path));
+}
+
+/// <summary>Refuses to start with a ledger path that cannot be a durable file.</summary>
+public sealed class LedgerOptionsValidator : IValidateOptions<LedgerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, LedgerOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.Path))
+        {
+            return ValidateOptionsResult.Fail(
+                "Ledger:Path is empty. Set it (or the environment variable Ledger__Path) to the SQLite file " +
+                "the gateway keeps its generations in, for example data/kling-gateway.db.");
+        }
+
+        // An in-memory database would vanish between connections and on restart, losing the id mapping of
+        // generations that may already be billed.
+        if (options.Path.Trim().StartsWith(":memory:", StringComparison.OrdinalIgnoreCase)
+            || options.Path.Contains("mode=memory", StringComparison.OrdinalIgnoreCase))
+        {
+            return ValidateOptionsResult.Fail(
+                "Ledger:Path must be a file path; an in-memory database would lose every generation. " +
+                "Set Ledger:Path (or Ledger__Path) to a file such as data/kling-gateway.db.");
+        }
+
+        if (options.Path.IndexOfAny(System.IO.Path.GetInvalidPathChars()) >= 0)
+        {
+            return ValidateOptionsResult.Fail(
+                $"Ledger:Path '{options.Path}' contains characters that are not valid in a path. " +
+                "Set Ledger:Path (or Ledger__Path) to a file such as data/kling-gateway.db.");
+        }
+
+        return ValidateOptionsResult.Success;
+    }
+}
+
+/// <summary>Registers the ledger.</summary>
+public static class LedgerServiceCollectionExtensions
+{
+    /// <summary>
+    /// Binds <see cref="LedgerOptions"/> from the <c>Ledger</c> section, validated on start, and registers
+    /// <see cref="SqliteGenerationStore"/> as the singleton <see cref="IGenerationStore"/>. The host must call
+    /// <see cref="IGenerationStore.InitializeAsync"/> before serving.
+    /// </summary>
+    public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+
+        services.AddOptions<LedgerOptions>()
+            .Bind(configuration.GetSection(LedgerOptions.SectionName))
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LedgerOptions>, LedgerOptionsValidator>());
+        // One instance behind both names, so the host disposes it once (closing its pooled connections).
+        services.TryAddSingleton<SqliteGenerationStore>();
+        services.TryAddSingleton<IGenerationStore>(provider => provider.GetRequiredService<SqliteGenerationStore>());
+        return services;
+    }
+}

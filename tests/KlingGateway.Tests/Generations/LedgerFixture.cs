@@ -1,0 +1,116 @@
+using KlingGateway.Generations;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace KlingGateway.Tests.Generations;
+
+/// <summary>A ledger file in its own temporary directory, removed afterwards, and stores opened on it.</summary>
+internal sealed class LedgerFixture : IDisposable
+{
+    private readonly List<SqliteGenerationStore> _stores = [];
+
+    public LedgerFixture()
+    {
+        Directory = Path.Combine(Path.GetTempPath(), "kling-ledger-tests", Guid.NewGuid().ToString("N"));
+        FilePath = Path.Combine(Directory, "nested", "ledger.db");
+    }
+
+    public string Directory { get; }
+
+    public string FilePath { get; }
+
+    /// <summary>A new store instance on the file, not yet initialized.</summary>
+    public SqliteGenerationStore Open()
+    {
+        var store = new SqliteGenerationStore(FilePath, NullLogger<SqliteGenerationStore>.Instance);
+        _stores.Add(store);
+        return store;
+    }
+
+    public async Task<SqliteGenerationStore> OpenInitializedAsync()
+    {
+        var store = Open();
+        await store.InitializeAsync(CancellationToken.None);
+        return store;
+    }
+
+    /// <summary>Runs one scalar query on the file directly, bypassing the store.</summary>
+    public async Task<object?> ScalarAsync(string sql)
+    {
+        await using var connection = new SqliteConnection($"Data Source={FilePath};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return await command.ExecuteScalarAsync();
+    }
+
+    public void Dispose()
+    {
+        foreach (var store in _stores)
+        {
+            store.Dispose();
+        }
+
+        if (System.IO.Directory.Exists(Directory))
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+    }
+}
+
+internal static class SampleGenerations
+{
+    public const string V1Standard = "kling-video/v1/standard/image-to-video";
+    public const string V21Pro = "kling-video/v2.1/pro/image-to-video";
+
+    public static readonly DateTimeOffset T0 = new(2026, 11, 22, 9, 0, 0, TimeSpan.Zero);
+
+    /// <summary>A freshly created generation with only what a create always has.</summary>
+    public static Generation Minimal(
+        DateTimeOffset createdAt, string model = V1Standard, GenerationStatus status = GenerationStatus.Queued) => new()
+        {
+            Id = GenerationId.New(),
+            Model = model,
+            RouteFamily = "universal",
+            Status = status,
+            RequestSummary = """{"model":"kling-video/v1/standard/image-to-video","prompt":"a cat"}""",
+            CreatedAt = createdAt,
+            UpdatedAt = createdAt,
+        };
+
+    /// <summary>A generation with every field set, with tick-precise times in a non-UTC offset.</summary>
+    public static Generation Full() => new()
+    {
+        Id = GenerationId.New(),
+        UpstreamId = "uuid:kling-video/v2/master/image-to-video",
+        Model = "klingai/v2-master-image-to-video",
+        RouteFamily = "legacy",
+        Status = GenerationStatus.Succeeded,
+        UpstreamStatus = "completed",
+        Video = new GenerationVideo("https://cdn.aimlapi.com/x/output.mp4?ksSecret=a&ksTime=b", "video/mp4", "output.mp4", 5_150_376),
+        Error = new GenerationError(GenerationErrorCodes.GenerationFailed, "Could not detect face in the image"),
+        Usage = new GenerationUsage(120_000.5, 42),
+        Warnings =
+        [
+            new GenerationWarning("cfg_scale", "Kling v2 models ignore this field."),
+            new GenerationWarning("dynamic_masks[0].mask", "Ignored \"here\" too; ünïcode ok."),
+        ],
+        ClientRequestId = "client-1.2:3_x",
+        ExternalTaskId = "ext-task-7",
+        RequestSummary = """{"model":"klingai/v2-master-image-to-video","image_url":{"sha256":"ab12"},"prompt":"é"}""",
+        CreatedAt = new DateTimeOffset(2026, 11, 22, 10, 0, 0, TimeSpan.FromHours(2)).AddTicks(1_234_567),
+        UpdatedAt = new DateTimeOffset(2026, 11, 22, 10, 4, 0, TimeSpan.FromHours(2)).AddTicks(7),
+        CompletedAt = new DateTimeOffset(2026, 11, 22, 8, 3, 59, TimeSpan.Zero).AddTicks(9_999_999),
+        RefreshedAt = new DateTimeOffset(2026, 11, 22, 3, 4, 0, TimeSpan.FromHours(-5)).AddTicks(1),
+    };
+
+    /// <summary>Asserts two generations hold the same values (the list is compared by content, not reference).</summary>
+    public static void AssertSame(Generation expected, Generation? actual)
+    {
+        Assert.NotNull(actual);
+        Assert.Equal(expected.Warnings, actual.Warnings);
+        GenerationWarning[] none = [];
+        Assert.Equal(expected with { Warnings = none }, actual with { Warnings = none });
+        Assert.Equal(expected.CreatedAt.UtcTicks, actual.CreatedAt.UtcTicks);
+    }
+}

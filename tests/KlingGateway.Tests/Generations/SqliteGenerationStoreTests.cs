@@ -1,0 +1,429 @@
+using KlingGateway.Generations;
+using Microsoft.Data.Sqlite;
+using static KlingGateway.Tests.Generations.SampleGenerations;
+
+namespace KlingGateway.Tests.Generations;
+
+public sealed class SqliteGenerationStoreTests : IDisposable
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    private readonly LedgerFixture _ledger = new();
+
+    public void Dispose() => _ledger.Dispose();
+
+    [Fact]
+    public async Task InsertThenFind_RoundTripsEveryField()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var generation = Full();
+
+        await store.InsertAsync(generation, None);
+
+        AssertSame(generation, await store.FindAsync(generation.Id, None));
+    }
+
+    [Fact]
+    public async Task InsertWithOnlyRequiredFields_FindsNullsAndNoWarnings()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var generation = Minimal(T0);
+
+        await store.InsertAsync(generation, None);
+        var found = await store.FindAsync(generation.Id, None);
+
+        AssertSame(generation, found);
+        Assert.Null(found!.UpstreamId);
+        Assert.Null(found.Video);
+        Assert.Null(found.Error);
+        Assert.Null(found.Usage);
+        Assert.Empty(found.Warnings);
+        Assert.Null(found.CompletedAt);
+        Assert.Null(found.RefreshedAt);
+    }
+
+    [Fact]
+    public async Task UsageWithOneNumber_RoundTrips()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var generation = Minimal(T0) with { Usage = new GenerationUsage(CreditsUsed: null, TokensUsed: 7.25) };
+
+        await store.InsertAsync(generation, None);
+
+        Assert.Equal(new GenerationUsage(null, 7.25), (await store.FindAsync(generation.Id, None))!.Usage);
+    }
+
+    [Fact]
+    public async Task FindUnknownId_ReturnsNull()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        await store.InsertAsync(Minimal(T0), None);
+
+        Assert.Null(await store.FindAsync(GenerationId.New(), None));
+    }
+
+    [Fact]
+    public async Task InsertSameIdTwice_Throws()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var generation = Minimal(T0);
+        await store.InsertAsync(generation, None);
+
+        var exception = await Assert.ThrowsAsync<SqliteException>(() => store.InsertAsync(generation, None));
+
+        Assert.Equal(19, exception.SqliteErrorCode); // SQLITE_CONSTRAINT
+    }
+
+    [Fact]
+    public async Task Update_ReplacesEveryFieldButCreatedAt()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var created = Minimal(T0);
+        await store.InsertAsync(created, None);
+        var full = Full();
+        var updated = full with { Id = created.Id, CreatedAt = T0.AddDays(3) };
+
+        await store.UpdateAsync(updated, None);
+
+        AssertSame(full with { Id = created.Id, CreatedAt = T0 }, await store.FindAsync(created.Id, None));
+    }
+
+    [Fact]
+    public async Task UpdateBackToEmpty_ClearsTheOptionalFields()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var full = Full();
+        await store.InsertAsync(full, None);
+        var cleared = Minimal(full.CreatedAt) with { Id = full.Id };
+
+        await store.UpdateAsync(cleared, None);
+
+        AssertSame(cleared, await store.FindAsync(full.Id, None));
+    }
+
+    [Fact]
+    public async Task UpdateUnknownId_ThrowsKeyNotFound()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => store.UpdateAsync(Minimal(T0), None));
+    }
+
+    [Fact]
+    public async Task List_ReturnsNewestFirst()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var older = Minimal(T0);
+        var newest = Minimal(T0.AddMinutes(2));
+        var middle = Minimal(T0.AddMinutes(1));
+        foreach (var generation in new[] { older, newest, middle })
+        {
+            await store.InsertAsync(generation, None);
+        }
+
+        var page = await store.ListAsync(new GenerationQuery(null, null, 10, null), None);
+
+        Assert.Equal([newest.Id, middle.Id, older.Id], page.Items.Select(g => g.Id));
+        Assert.Null(page.Next);
+        AssertSame(newest, page.Items[0]);
+    }
+
+    [Fact]
+    public async Task ListWithStatusFilter_ReturnsOnlyThatStatus()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var succeeded = new[] { Minimal(T0, status: GenerationStatus.Succeeded), Minimal(T0.AddSeconds(5), status: GenerationStatus.Succeeded) };
+        await store.InsertAsync(Minimal(T0.AddSeconds(1), status: GenerationStatus.Failed), None);
+        await store.InsertAsync(Minimal(T0.AddSeconds(2), status: GenerationStatus.Processing), None);
+        foreach (var generation in succeeded)
+        {
+            await store.InsertAsync(generation, None);
+        }
+
+        var page = await store.ListAsync(new GenerationQuery(GenerationStatus.Succeeded, null, 10, null), None);
+
+        Assert.Equal([succeeded[1].Id, succeeded[0].Id], page.Items.Select(g => g.Id));
+        Assert.Empty((await store.ListAsync(new GenerationQuery(GenerationStatus.Queued, null, 10, null), None)).Items);
+    }
+
+    [Fact]
+    public async Task ListWithModelFilter_ReturnsOnlyThatModel()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var pro = Minimal(T0, model: V21Pro);
+        var proFailed = Minimal(T0.AddSeconds(1), model: V21Pro, status: GenerationStatus.Failed);
+        await store.InsertAsync(pro, None);
+        await store.InsertAsync(proFailed, None);
+        await store.InsertAsync(Minimal(T0.AddSeconds(2), model: V1Standard), None);
+
+        var byModel = await store.ListAsync(new GenerationQuery(null, V21Pro, 10, null), None);
+        var byBoth = await store.ListAsync(new GenerationQuery(GenerationStatus.Failed, V21Pro, 10, null), None);
+        var unknownModel = await store.ListAsync(new GenerationQuery(null, "no/such/model", 10, null), None);
+
+        Assert.Equal([proFailed.Id, pro.Id], byModel.Items.Select(g => g.Id));
+        Assert.Equal([proFailed.Id], byBoth.Items.Select(g => g.Id));
+        Assert.Empty(unknownModel.Items);
+    }
+
+    [Fact]
+    public async Task PagingThroughThreePagesWithEqualTimes_HasNoDuplicatesOrGaps()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        // Eight generations, three sharing one instant (in different offsets) and two sharing another, so page
+        // boundaries fall inside runs of equal created_at and only the id breaks the tie.
+        DateTimeOffset[] times =
+        [
+            T0, T0, T0.ToOffset(TimeSpan.FromHours(3)), T0.AddTicks(1), T0.AddMinutes(1), T0.AddMinutes(1),
+            T0.AddMinutes(2), T0.AddMinutes(-1),
+        ];
+        var inserted = times.Select(time => Minimal(time)).ToList();
+        foreach (var generation in inserted)
+        {
+            await store.InsertAsync(generation, None);
+        }
+
+        var pages = await ReadAllPagesAsync(store, new GenerationQuery(null, null, 3, null));
+
+        Assert.Equal([3, 3, 2], pages.Select(p => p.Items.Count));
+        Assert.NotNull(pages[0].Next);
+        Assert.NotNull(pages[1].Next);
+        Assert.Null(pages[2].Next);
+        var expected = inserted
+            .OrderByDescending(g => g.CreatedAt.UtcTicks)
+            .ThenByDescending(g => g.Id, StringComparer.Ordinal)
+            .Select(g => g.Id);
+        Assert.Equal(expected, pages.SelectMany(p => p.Items).Select(g => g.Id));
+    }
+
+    [Fact]
+    public async Task PagingWithAFilter_KeepsTheFilterAcrossPages()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var wanted = new List<Generation>();
+        for (var i = 0; i < 14; i++)
+        {
+            var generation = Minimal(T0.AddSeconds(i / 3), status: i % 2 == 0 ? GenerationStatus.Failed : GenerationStatus.Queued);
+            await store.InsertAsync(generation, None);
+            if (generation.Status == GenerationStatus.Failed)
+            {
+                wanted.Add(generation);
+            }
+        }
+
+        var pages = await ReadAllPagesAsync(store, new GenerationQuery(GenerationStatus.Failed, null, 3, null));
+
+        Assert.Equal([3, 3, 1], pages.Select(p => p.Items.Count));
+        Assert.Equal(
+            wanted.Select(g => g.Id).Order(StringComparer.Ordinal),
+            pages.SelectMany(p => p.Items).Select(g => g.Id).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task LastPageExactlyFull_HasNoNext()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        for (var i = 0; i < 6; i++)
+        {
+            await store.InsertAsync(Minimal(T0.AddSeconds(i)), None);
+        }
+
+        var pages = await ReadAllPagesAsync(store, new GenerationQuery(null, null, 3, null));
+
+        Assert.Equal([3, 3], pages.Select(p => p.Items.Count));
+        Assert.Null(pages[1].Next);
+    }
+
+    [Fact]
+    public async Task NewerInsertsBetweenPages_DoNotShiftLaterPages()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var original = Enumerable.Range(0, 4).Select(i => Minimal(T0.AddSeconds(i))).ToList();
+        foreach (var generation in original)
+        {
+            await store.InsertAsync(generation, None);
+        }
+
+        var first = await store.ListAsync(new GenerationQuery(null, null, 2, null), None);
+        await store.InsertAsync(Minimal(T0.AddHours(1)), None);
+        var second = await store.ListAsync(new GenerationQuery(null, null, 2, first.Next), None);
+
+        Assert.Equal([original[1].Id, original[0].Id], second.Items.Select(g => g.Id));
+    }
+
+    [Fact]
+    public async Task CursorThroughItsText_ContinuesTheSameWay()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        for (var i = 0; i < 3; i++)
+        {
+            await store.InsertAsync(Minimal(T0.AddTicks(i)), None);
+        }
+
+        var first = await store.ListAsync(new GenerationQuery(null, null, 1, null), None);
+        Assert.True(GenerationCursor.TryParse(first.Next!.Value.ToString(), out var parsed));
+        var direct = await store.ListAsync(new GenerationQuery(null, null, 1, first.Next), None);
+        var viaText = await store.ListAsync(new GenerationQuery(null, null, 1, parsed), None);
+
+        Assert.Equal(direct.Items.Single().Id, viaText.Items.Single().Id);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(GenerationQuery.MaxLimit + 1)]
+    public async Task LimitOutOfRange_Throws(int limit)
+    {
+        var store = await _ledger.OpenInitializedAsync();
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(
+            () => store.ListAsync(new GenerationQuery(null, null, limit, null), None));
+    }
+
+    [Fact]
+    public async Task NewStoreOnTheSameFile_FindsEverythingAfterRestart()
+    {
+        var first = await _ledger.OpenInitializedAsync();
+        var generations = new[] { Full(), Minimal(T0), Minimal(T0.AddSeconds(1)) };
+        foreach (var generation in generations)
+        {
+            await first.InsertAsync(generation, None);
+        }
+
+        first.Dispose();
+        var second = await _ledger.OpenInitializedAsync();
+
+        foreach (var generation in generations)
+        {
+            AssertSame(generation, await second.FindAsync(generation.Id, None));
+        }
+
+        Assert.Equal(3, (await second.ListAsync(new GenerationQuery(null, null, 10, null), None)).Items.Count);
+    }
+
+    [Fact]
+    public async Task InitializeTwice_KeepsDataAndSchemaVersion()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var generation = Full();
+        await store.InsertAsync(generation, None);
+
+        await store.InitializeAsync(None);
+        await _ledger.Open().InitializeAsync(None);
+
+        AssertSame(generation, await store.FindAsync(generation.Id, None));
+        Assert.Equal(1L, await _ledger.ScalarAsync("PRAGMA user_version;"));
+        Assert.Equal(1, SqliteGenerationStore.SchemaVersion);
+    }
+
+    [Fact]
+    public async Task Initialize_CreatesTheDirectoryWalModeTableAndIndexes()
+    {
+        Assert.False(Directory.Exists(Path.GetDirectoryName(_ledger.FilePath)));
+
+        await _ledger.OpenInitializedAsync();
+
+        Assert.True(File.Exists(_ledger.FilePath));
+        Assert.Equal("wal", await _ledger.ScalarAsync("PRAGMA journal_mode;"));
+        Assert.Equal(
+            "ix_generations_created,ix_generations_model,ix_generations_status,ix_generations_upstream_id",
+            await _ledger.ScalarAsync(
+                "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master " +
+                "WHERE type = 'index' AND tbl_name = 'generations' AND name LIKE 'ix_%' ORDER BY name);"));
+    }
+
+    [Fact]
+    public async Task FileFromANewerBuild_RefusesToInitialize()
+    {
+        await _ledger.OpenInitializedAsync();
+        await _ledger.ScalarAsync("PRAGMA user_version = 99;");
+
+        var exception = await Assert.ThrowsAsync<InvalidOperationException>(() => _ledger.Open().InitializeAsync(None));
+
+        Assert.Contains("schema version 99", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ProcessingGeneration_IsStoredAsTheApiWord()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var generation = Minimal(T0, status: GenerationStatus.Processing);
+        await store.InsertAsync(generation, None);
+
+        Assert.Equal("processing", await _ledger.ScalarAsync("SELECT status FROM generations;"));
+    }
+
+    [Fact]
+    public async Task FiftyParallelInsertsThenUpdates_AllLand()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var generations = Enumerable.Range(0, 50).Select(i => Minimal(T0.AddMilliseconds(i))).ToList();
+
+        await Task.WhenAll(generations.Select(g => Task.Run(() => store.InsertAsync(g, None))));
+        await Task.WhenAll(generations.Select(g => Task.Run(async () =>
+        {
+            await store.UpdateAsync(
+                g with { Status = GenerationStatus.Succeeded, UpstreamId = "up-" + g.Id, UpdatedAt = g.UpdatedAt.AddMinutes(5) }, None);
+            Assert.NotNull(await store.FindAsync(g.Id, None));
+        })));
+
+        var pages = await ReadAllPagesAsync(store, new GenerationQuery(GenerationStatus.Succeeded, null, GenerationQuery.MaxLimit, null));
+        var stored = pages.SelectMany(p => p.Items).ToList();
+        Assert.Equal(50, stored.Count);
+        Assert.All(stored, g => Assert.Equal("up-" + g.Id, g.UpstreamId));
+    }
+
+    [Fact]
+    public async Task ParallelWritersOnSeparateStoreInstances_AllLand()
+    {
+        // Two instances stand in for two processes sharing the file: only SQLite's lock orders their writes.
+        var stores = new[] { await _ledger.OpenInitializedAsync(), await _ledger.OpenInitializedAsync() };
+
+        await Task.WhenAll(Enumerable.Range(0, 50).Select(i =>
+            Task.Run(() => stores[i % 2].InsertAsync(Minimal(T0.AddSeconds(i)), None))));
+
+        Assert.Equal(50L, await _ledger.ScalarAsync("SELECT count(*) FROM generations;"));
+    }
+
+    [Fact]
+    public async Task InitializedStore_IsReachable()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+
+        Assert.True(await store.IsReachableAsync(None));
+    }
+
+    [Fact]
+    public async Task StoreNeverInitialized_IsNotReachable()
+    {
+        var store = _ledger.Open();
+
+        Assert.False(await store.IsReachableAsync(None));
+    }
+
+    [Fact]
+    public async Task CanceledToken_StopsTheOperation()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        using var canceled = new CancellationTokenSource();
+        await canceled.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => store.InsertAsync(Minimal(T0), canceled.Token));
+        Assert.Equal(0L, await _ledger.ScalarAsync("SELECT count(*) FROM generations;"));
+    }
+
+    private static async Task<List<GenerationPage>> ReadAllPagesAsync(IGenerationStore store, GenerationQuery query)
+    {
+        var pages = new List<GenerationPage>();
+        GenerationCursor? after = null;
+        do
+        {
+            var page = await store.ListAsync(query with { After = after }, None);
+            pages.Add(page);
+            after = page.Next;
+            Assert.True(pages.Count < 100, "Paging did not end.");
+        }
+        while (after is not null);
+
+        return pages;
+    }
+}
