@@ -88,7 +88,7 @@ internal sealed partial class Scenario
 
     /// <summary>This scenario with a later source's directives laid over it.</summary>
     public Scenario With(string? header, ILogger logger) =>
-        header is null ? this : Overlay(Directives, Read(header), logger);
+        string.IsNullOrWhiteSpace(header) ? this : Overlay(Directives, Read(header), logger);
 
     private static Scenario Overlay(IReadOnlyDictionary<string, string> first, IReadOnlyDictionary<string, string> second, ILogger logger)
     {

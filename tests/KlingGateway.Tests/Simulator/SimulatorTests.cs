@@ -205,7 +205,8 @@ public sealed class SimulatorTests(SimulatorFixture simulator) : IClassFixture<S
     [Fact]
     public async Task ShortTimings_ProgressQueuedThenGeneratingThenCompleted()
     {
-        var id = await simulator.CreateAsync("queued=0.3,generating=0.3");
+        // Windows wide enough that a poll every 25 ms cannot skip one on a busy machine.
+        var id = await simulator.CreateAsync("queued=0.4,generating=0.8");
 
         var statuses = await simulator.PollStatusesAsync(id, "queued", "generating");
 
