@@ -1,0 +1,32 @@
+using Microsoft.AspNetCore.Mvc;
+
+namespace KlingGateway.Simulator;
+
+/// <summary>Unauthenticated views of <see cref="SimulatorState"/> for demos and out-of-process tests.</summary>
+internal static class InspectionApi
+{
+    public static RouteGroupBuilder MapInspection(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/_simulator");
+
+        group.MapGet("/requests", (SimulatorState state) => TypedResults.Ok(state.Requests))
+            .WithName("SimulatorRequests")
+            .WithSummary("Every request recorded on the upstream routes, oldest first.");
+        group.MapDelete("/requests", (SimulatorState state) =>
+            {
+                state.Clear();
+                return TypedResults.NoContent();
+            })
+            .WithName("SimulatorClear")
+            .WithSummary("Forgets the recorded requests and resets the create and fetch counters.");
+        group.MapGet("/creates/count", (SimulatorState state) => TypedResults.Ok(new { creates = state.CreateCount }))
+            .WithName("SimulatorCreateCount")
+            .WithSummary("How many creates were received.");
+        group.MapGet("/generations/fetch-count", ([FromQuery(Name = "generation_id")] string generationId, SimulatorState state) =>
+                TypedResults.Ok(new { fetches = state.FetchCount(generationId) }))
+            .WithName("SimulatorFetchCount")
+            .WithSummary("How many fetches a generation has had.");
+
+        return group;
+    }
+}
