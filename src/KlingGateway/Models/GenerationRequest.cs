@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Text;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -165,8 +166,63 @@ public sealed class GenerationRequest : IDisposable
                 $"The request body is not valid JSON: the parser stopped{where}.");
         }
 
+        // The parser accepts "\ud800" alone, but reading such a string later throws: refuse it here, with its place.
+        if (LoneSurrogateEscape(utf8Json.Span) is { } at)
+        {
+            document.Dispose();
+            ReturnToPool(pooledBody);
+            return new GenerationRequest(route, RequestRejection.MalformedJson, string.Create(CultureInfo.InvariantCulture,
+                $"The request body is not valid JSON: the \\u escape at byte {at + 1} is an unpaired UTF-16 surrogate."));
+        }
+
         return new GenerationRequest(route, document, pooledBody);
     }
+
+    /// <summary>
+    /// Offset of a <c>\uD800</c>..<c>\uDFFF</c> escape not forming a pair, or null. Runs on a document already
+    /// parsed, so every backslash is an escape inside a string; a vectorized search skips the text between them.
+    /// </summary>
+    private static int? LoneSurrogateEscape(ReadOnlySpan<byte> json)
+    {
+        var i = 0;
+        while (true)
+        {
+            var next = json[i..].IndexOf((byte)'\\');
+            if (next < 0)
+            {
+                return null;
+            }
+
+            i += next;
+            if (json[i + 1] != (byte)'u')
+            {
+                i += 2;
+                continue;
+            }
+
+            var unit = Hex4(json.Slice(i + 2, 4));
+            if (unit is >= 0xD800 and <= 0xDBFF)
+            {
+                if (json.Length >= i + 12 && json[i + 6] == (byte)'\\' && json[i + 7] == (byte)'u'
+                    && Hex4(json.Slice(i + 8, 4)) is >= 0xDC00 and <= 0xDFFF)
+                {
+                    i += 12;
+                    continue;
+                }
+
+                return i;
+            }
+
+            if (unit is >= 0xDC00 and <= 0xDFFF)
+            {
+                return i;
+            }
+
+            i += 6;
+        }
+    }
+
+    private static int Hex4(ReadOnlySpan<byte> digits) => Utf8Parser.TryParse(digits, out int unit, out _, 'X') ? unit : -1;
 
     private static async ValueTask<GenerationRequest> ReadAsync(HttpContext context, CreateRoute route)
     {
@@ -274,8 +330,8 @@ public sealed class GenerationRequest : IDisposable
                 case "negative_prompt" when value.ValueKind == JsonValueKind.String:
                     NegativePrompt = value.GetString();
                     break;
-                case "cfg_scale" when value.ValueKind == JsonValueKind.Number:
-                    CfgScale = value.GetDouble();
+                case "cfg_scale" when value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var cfgScale):
+                    CfgScale = cfgScale;
                     break;
                 case "provider" when value.ValueKind == JsonValueKind.String:
                     Provider = value.GetString();

@@ -37,7 +37,11 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
         private const int MinTrajectoryPoints = 2;
         private const int MaxTrajectoryPoints = 77;
 
+        /// <summary>Most faults listed in one answer.</summary>
+        private const int MaxErrors = 100;
+
         private readonly ModelDefinition? model = request.Model;
+        private int errors;
         private readonly IReadOnlyList<FieldSpec> fields = request.Model?.Fields ?? CatalogShapes.AllFields;
 
         public void Run()
@@ -582,8 +586,20 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
             }
         }
 
-        private void Error(string path, string message) =>
-            context.AddFailure(new ValidationFailure(path, $"{path} {message}"));
+        private void Error(string path, string message)
+        {
+            // A hostile body can hold a million bad fields; the answer stays small and names what was cut.
+            errors++;
+            if (errors <= MaxErrors)
+            {
+                context.AddFailure(new ValidationFailure(path, $"{path} {message}"));
+            }
+            else if (errors == MaxErrors + 1)
+            {
+                context.AddFailure(new ValidationFailure("$",
+                    string.Create(CultureInfo.InvariantCulture, $"$ has more than {MaxErrors} faults; only the first {MaxErrors} are listed.")));
+            }
+        }
 
         private static string Index(string path, int index) =>
             string.Create(CultureInfo.InvariantCulture, $"{path}[{index}]");

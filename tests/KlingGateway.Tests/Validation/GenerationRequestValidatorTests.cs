@@ -432,3 +432,58 @@ public sealed class GenerationRequestValidatorTests
             """))).AssertNoErrors();
     }
 }
+
+public sealed class HostileInputTests
+{
+    [Theory]
+    [InlineData("""{"model":"kling-video/v1/pro/image-to-video","image_url":"https://a.b/c","cfg_scale":1e400}""", "cfg_scale")]
+    [InlineData("""{"model":"kling-video/v1/pro/image-to-video","image_url":"https://a.b/c","duration":-1e400}""", "duration")]
+    [InlineData("""{"model":"kling-video/v1/pro/image-to-video","image_url":"https://a.b/c","camera_control":{"type":"simple","config":{"zoom":1e999}}}""", "camera_control.config.zoom")]
+    [InlineData("""{"model":"kling-video/v1/pro/image-to-video","image_url":"https://a.b/c","dynamic_masks":[{"mask":"https://a.b/m","trajectories":[{"x":1e30,"y":1},{"x":1,"y":1}]}]}""", "dynamic_masks[0].trajectories[0].x")]
+    [InlineData("""{"model":"kling-video/v1/pro/image-to-video","image_url":"https://a.b/c","\u00e9t\u00e9":{"a":[[[]]]}}""", "été")]
+    public void ExtremeValues_AreFaultsNotExceptions(string json, string key)
+    {
+        var result = Validate(json);
+
+        Assert.Contains(result.Errors(), f => f.PropertyName == key);
+    }
+
+    [Fact]
+    public void ThousandsOfFaults_AreCappedAtOneHundredPlusANote()
+    {
+        var fields = string.Join(",", Enumerable.Range(0, 5000).Select(i => $"\"f{i}\":1"));
+
+        var result = Validate(Body(V1Standard, fields));
+
+        Assert.Equal(101, result.Errors().Count);
+        Assert.Equal("$ has more than 100 faults; only the first 100 are listed.", result.Errors()[^1].ErrorMessage);
+    }
+
+    [Theory]
+    [InlineData("""{"image_url":"\ud800"}""", 15)]
+    [InlineData("""{"prompt":"ok \\ud800 \udc00"}""", 23)]
+    [InlineData("""{"\ud83dx":1}""", 3)]
+    public void UnpairedSurrogateEscapes_AreMalformedJsonWithTheirPlace(string json, int bytePosition)
+    {
+        using var request = Parse(json);
+
+        Assert.Equal(RequestRejection.MalformedJson, request.Rejection);
+        Assert.Contains($"at byte {bytePosition} ", request.RejectionDetail);
+    }
+
+    [Fact]
+    public void PairedSurrogateEscapesAndNul_AreFine()
+    {
+        Validate(Body(V1Pro, """
+            "prompt":"\ud83d\ude00 \u0000 \\ud800"
+            """)).AssertNoErrors();
+    }
+
+    [Fact]
+    public void DeeplyNestedBody_IsMalformedNotAnException()
+    {
+        using var request = Parse("{\"a\":" + new string('[', 100) + new string(']', 100) + "}");
+
+        Assert.Equal(RequestRejection.MalformedJson, request.Rejection);
+    }
+}
