@@ -49,7 +49,7 @@ public static class ModelCatalog
     private static readonly FieldSpec TailImageUrl = new(
         "tail_image_url", FieldKind.Image,
         "The last frame: an absolute http(s) URL or base64 JPEG/PNG data. At most 10 MB, at least 300 px on each side.",
-        Image: OtherImage);
+        Image: OtherImage, Noun: "tail frame");
 
     private static FieldSpec StaticMask(string? warning) => new(
         "static_mask", FieldKind.Image,
@@ -70,7 +70,7 @@ public static class ModelCatalog
     private static readonly FieldSpec Provider = new(
         "provider", FieldKind.Enum,
         "Upstream routing: auto (Kling, falling back to fal.ai), kling or klingai (Kling only), fal (fal.ai). Any case.",
-        AllowedValues: Providers, IgnoreCase: true, Default: "auto");
+        AllowedValues: Providers, IgnoreCase: true, Default: "auto", Noun: "provider choice");
 
     /// <summary>Taken only on the legacy-compatible route (RESEARCH.md §3).</summary>
     private static readonly FieldSpec Type = new(
@@ -191,6 +191,7 @@ public enum FieldKind
 /// <param name="Image">Limits on base64 image data.</param>
 /// <param name="Routes">The create routes that take this field; null means every route.</param>
 /// <param name="IgnoredWarning">Set where the upstream takes the field but the model ignores it: accepted with this warning.</param>
+/// <param name="Noun">What the field gives, in words ("tail frame"), for telling a caller that a model has none.</param>
 public sealed record FieldSpec(
     string Name,
     FieldKind Kind,
@@ -205,7 +206,8 @@ public sealed record FieldSpec(
     string? Default = null,
     ImageRule? Image = null,
     IReadOnlyList<CreateRoute>? Routes = null,
-    string? IgnoredWarning = null)
+    string? IgnoredWarning = null,
+    string? Noun = null)
 {
     public bool AcceptedOn(CreateRoute route) => Routes is null || Routes.Contains(route);
 }

@@ -1,0 +1,77 @@
+using FluentValidation;
+using KlingGateway.Generations;
+using KlingGateway.Models;
+
+namespace KlingGateway.Infrastructure;
+
+/// <summary>
+/// Runs on the create routes (<c>.AddEndpointFilter&lt;ValidationFilter&gt;()</c>): answers a refused body with
+/// 415/400/413 problem details, a body with faults with one 400 validation problem listing every fault by its
+/// JSON path, and otherwise hands the warnings to the handler on <see cref="GenerationRequest.Warnings"/>.
+/// Bad input never throws (STYLE.md, "Validation").
+/// </summary>
+public sealed class ValidationFilter(IValidator<GenerationRequest> validator) : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        GenerationRequest? request = null;
+        foreach (var argument in context.Arguments)
+        {
+            if (argument is GenerationRequest found)
+            {
+                request = found;
+                break;
+            }
+        }
+
+        if (request is null)
+        {
+            return await next(context);
+        }
+
+        switch (request.Rejection)
+        {
+            case RequestRejection.UnsupportedMediaType:
+                return TypedResults.Problem(request.RejectionDetail, statusCode: StatusCodes.Status415UnsupportedMediaType,
+                    title: "The request body must be JSON");
+            case RequestRejection.TooLarge:
+                return TypedResults.Problem(request.RejectionDetail, statusCode: StatusCodes.Status413PayloadTooLarge,
+                    title: "The request body is too large");
+            case RequestRejection.MalformedJson:
+                return TypedResults.Problem(request.RejectionDetail, statusCode: StatusCodes.Status400BadRequest,
+                    title: "The request body is not valid JSON");
+            case RequestRejection.NotAnObject:
+                return TypedResults.Problem(request.RejectionDetail, statusCode: StatusCodes.Status400BadRequest,
+                    title: "The request body must be a JSON object");
+        }
+
+        var result = await validator.ValidateAsync(request, context.HttpContext.RequestAborted);
+        var errors = result.Errors.Where(f => f.Severity == Severity.Error).ToList();
+        if (errors.Count > 0)
+        {
+            var byField = errors
+                .GroupBy(f => f.PropertyName, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => g.Select(f => f.ErrorMessage).ToArray(), StringComparer.Ordinal);
+            var fields = byField.Count == 1 ? "1 field" : $"{byField.Count} fields";
+            return TypedResults.ValidationProblem(byField,
+                title: "The request has invalid fields",
+                detail: $"Nothing was sent upstream. Fix the {fields} listed in errors (keys are JSON paths as sent).");
+        }
+
+        request.Warnings = [.. result.Errors
+            .Where(f => f.Severity == Severity.Warning)
+            .Select(f => new GenerationWarning(f.PropertyName, f.ErrorMessage))];
+        return await next(context);
+    }
+}
+
+/// <summary>Registers what the create routes' validation needs.</summary>
+public static class ValidationServiceCollectionExtensions
+{
+    /// <summary>The validator (stateless, so a singleton) that <see cref="ValidationFilter"/> takes.</summary>
+    public static IServiceCollection AddGenerationValidation(this IServiceCollection services)
+    {
+        services.AddSingleton<IValidator<GenerationRequest>, GenerationRequestValidator>();
+        return services;
+    }
+}

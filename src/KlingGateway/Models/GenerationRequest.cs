@@ -1,0 +1,454 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using KlingGateway.Generations;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace KlingGateway.Models;
+
+/// <summary>Why a create body was refused before any field was looked at.</summary>
+public enum RequestRejection
+{
+    /// <summary>The body is a JSON object; field validation decides the rest.</summary>
+    None,
+
+    /// <summary>Not sent as JSON (415).</summary>
+    UnsupportedMediaType,
+
+    /// <summary>Empty, unreadable or not valid JSON (400).</summary>
+    MalformedJson,
+
+    /// <summary>Valid JSON, but not an object (400).</summary>
+    NotAnObject,
+
+    /// <summary>Larger than <see cref="GenerationRequest.MaxBodyBytes"/> (413).</summary>
+    TooLarge,
+}
+
+/// <summary>
+/// A create-generation body as the caller sent it, read once and kept as a pooled <see cref="JsonDocument"/>
+/// so it can be forwarded as is. Binding never fails for bad input: it records a <see cref="Rejection"/>,
+/// and <see cref="Infrastructure.ValidationFilter"/> turns that, or the validator's findings, into a problem answer.
+/// Image fields are inspected while parsing (<see cref="ImageInspector"/>): only their hashes and headers are kept.
+/// </summary>
+public sealed class GenerationRequest : IDisposable
+{
+    /// <summary>
+    /// Largest body accepted: a full-size first and last frame (2 × 10 MB as base64, about 27 MB) with room for
+    /// the other fields. Masks add more; Kling takes masks or a tail frame, not both (RESEARCH.md §10).
+    /// </summary>
+    public const long MaxBodyBytes = 48L * 1024 * 1024;
+
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32 };
+
+    private readonly JsonDocument? document;
+    private byte[]? pooledBody;
+    private bool disposed;
+
+    private GenerationRequest(CreateRoute route, RequestRejection rejection, string? detail)
+    {
+        Route = route;
+        Rejection = rejection;
+        RejectionDetail = detail;
+    }
+
+    private GenerationRequest(CreateRoute route, JsonDocument document, byte[]? pooledBody)
+    {
+        Route = route;
+        this.document = document;
+        this.pooledBody = pooledBody;
+        Root = document.RootElement;
+        if (Root.ValueKind != JsonValueKind.Object)
+        {
+            Rejection = RequestRejection.NotAnObject;
+            RejectionDetail = $"The request body must be a JSON object; it is {JsonKinds.Describe(Root)}.";
+            return;
+        }
+
+        ReadFields();
+    }
+
+    /// <summary>The create route that received the body.</summary>
+    public CreateRoute Route { get; }
+
+    /// <summary>Why the body was refused outright; <see cref="RequestRejection.None"/> when it is a JSON object.</summary>
+    public RequestRejection Rejection { get; }
+
+    /// <summary>A message for the rejection. Never holds the body or image data.</summary>
+    public string? RejectionDetail { get; }
+
+    /// <summary>The body object as sent (valid while <see cref="Rejection"/> is None and the request is not disposed).</summary>
+    public JsonElement Root { get; }
+
+    /// <summary>The <c>model</c> value when it is a string.</summary>
+    public string? ModelId { get; private set; }
+
+    /// <summary>The catalog entry for <see cref="ModelId"/>; null when missing or unknown.</summary>
+    public ModelDefinition? Model { get; private set; }
+
+    /// <summary>Fields accepted but ignored by the model; set by the validation filter.</summary>
+    public IReadOnlyList<GenerationWarning> Warnings { get; set; } = [];
+
+    /// <summary>5 or 10 when <c>duration</c> is a valid number or string.</summary>
+    public int? Duration { get; private set; }
+
+    /// <summary><c>prompt</c> when it is a string.</summary>
+    public string? Prompt { get; private set; }
+
+    /// <summary><c>negative_prompt</c> when it is a string.</summary>
+    public string? NegativePrompt { get; private set; }
+
+    /// <summary><c>cfg_scale</c> when it is a number.</summary>
+    public double? CfgScale { get; private set; }
+
+    /// <summary><c>provider</c> when it is a string, as sent.</summary>
+    public string? Provider { get; private set; }
+
+    /// <summary><c>external_task_id</c> when it is a string (legacy route).</summary>
+    public string? ExternalTaskId { get; private set; }
+
+    /// <summary>Every image field found at a place the catalog has images (any model), with its JSON path.</summary>
+    public IReadOnlyList<ImageValue> Images { get; private set; } = [];
+
+    /// <summary>The image found at <paramref name="path"/> (e.g. <c>image_url</c>, <c>dynamic_masks[0].mask</c>).</summary>
+    public ImageValue? Image(string path)
+    {
+        foreach (var image in Images)
+        {
+            if (image.Path == path)
+            {
+                return image;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Minimal API binding: reads the current request's body. Returns a request carrying a
+    /// <see cref="Rejection"/> for bad input; throws only when the request is aborted.
+    /// </summary>
+    public static async ValueTask<GenerationRequest?> BindAsync(HttpContext context)
+    {
+        var route = context.GetEndpoint()?.Metadata.GetMetadata<CreateRouteMetadata>()?.Route ?? CreateRoute.Gateway;
+        var request = await ReadAsync(context, route);
+        context.Response.RegisterForDispose(request);
+        return request;
+    }
+
+    /// <summary>Parses an already-read UTF-8 JSON body. The memory must outlive the returned request.</summary>
+    public static GenerationRequest Parse(ReadOnlyMemory<byte> utf8Json, CreateRoute route) => Parse(utf8Json, route, null);
+
+    private static GenerationRequest Parse(ReadOnlyMemory<byte> utf8Json, CreateRoute route, byte[]? pooledBody)
+    {
+        if (utf8Json.IsEmpty || IsWhitespace(utf8Json.Span))
+        {
+            ReturnToPool(pooledBody);
+            return new GenerationRequest(route, RequestRejection.MalformedJson, "The request body is empty; send a JSON object.");
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(utf8Json, DocumentOptions);
+        }
+        catch (JsonException e)
+        {
+            ReturnToPool(pooledBody);
+            // The parser's own message can quote body text; give only the position.
+            var where = e.LineNumber is { } line
+                ? string.Create(CultureInfo.InvariantCulture, $" at line {line + 1}, byte {e.BytePositionInLine + 1} of that line")
+                : "";
+            return new GenerationRequest(route, RequestRejection.MalformedJson,
+                $"The request body is not valid JSON: the parser stopped{where}.");
+        }
+
+        // The parser accepts "\ud800" alone, but reading such a string later throws: refuse it here, with its place.
+        if (LoneSurrogateEscape(utf8Json.Span) is { } at)
+        {
+            document.Dispose();
+            ReturnToPool(pooledBody);
+            return new GenerationRequest(route, RequestRejection.MalformedJson, string.Create(CultureInfo.InvariantCulture,
+                $"The request body is not valid JSON: the \\u escape at byte {at + 1} is an unpaired UTF-16 surrogate."));
+        }
+
+        return new GenerationRequest(route, document, pooledBody);
+    }
+
+    /// <summary>
+    /// Offset of a <c>\uD800</c>..<c>\uDFFF</c> escape not forming a pair, or null. Runs on a document already
+    /// parsed, so every backslash is an escape inside a string; a vectorized search skips the text between them.
+    /// </summary>
+    private static int? LoneSurrogateEscape(ReadOnlySpan<byte> json)
+    {
+        var i = 0;
+        while (true)
+        {
+            var next = json[i..].IndexOf((byte)'\\');
+            if (next < 0)
+            {
+                return null;
+            }
+
+            i += next;
+            if (json[i + 1] != (byte)'u')
+            {
+                i += 2;
+                continue;
+            }
+
+            var unit = Hex4(json.Slice(i + 2, 4));
+            if (unit is >= 0xD800 and <= 0xDBFF)
+            {
+                if (json.Length >= i + 12 && json[i + 6] == (byte)'\\' && json[i + 7] == (byte)'u'
+                    && Hex4(json.Slice(i + 8, 4)) is >= 0xDC00 and <= 0xDFFF)
+                {
+                    i += 12;
+                    continue;
+                }
+
+                return i;
+            }
+
+            if (unit is >= 0xDC00 and <= 0xDFFF)
+            {
+                return i;
+            }
+
+            i += 6;
+        }
+    }
+
+    private static int Hex4(ReadOnlySpan<byte> digits) => Utf8Parser.TryParse(digits, out int unit, out _, 'X') ? unit : -1;
+
+    private static async ValueTask<GenerationRequest> ReadAsync(HttpContext context, CreateRoute route)
+    {
+        var http = context.Request;
+        var length = http.ContentLength;
+        var hasBody = length > 0 || (length is null && http.Headers.TransferEncoding.Count > 0);
+        if (!http.HasJsonContentType() && (hasBody || http.ContentType is not null))
+        {
+            return new GenerationRequest(route, RequestRejection.UnsupportedMediaType,
+                "Send the body as JSON with Content-Type: application/json.");
+        }
+
+        if (length > MaxBodyBytes)
+        {
+            return TooLarge(route);
+        }
+
+        // Let the server's own limit (Kestrel: 30 MB by default) match ours, while the body is still unread.
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = MaxBodyBytes;
+        }
+
+        // One pooled buffer holds the body; the JsonDocument parses it in place and the request returns it.
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(length ?? 16 * 1024, MaxBodyBytes) + 1);
+        var read = 0;
+        try
+        {
+            while (true)
+            {
+                if (read == buffer.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(buffer.Length * 2L, MaxBodyBytes + 1));
+                    buffer.AsSpan(0, read).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+
+                var n = await http.Body.ReadAsync(buffer.AsMemory(read), context.RequestAborted);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                read += n;
+                if (read > MaxBodyBytes)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    return TooLarge(route);
+                }
+            }
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            return TooLarge(route);
+        }
+        catch (BadHttpRequestException)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            context.RequestAborted.ThrowIfCancellationRequested();
+            return new GenerationRequest(route, RequestRejection.MalformedJson, "The request body could not be read completely.");
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+
+        return Parse(buffer.AsMemory(0, read), route, buffer);
+    }
+
+    private static GenerationRequest TooLarge(CreateRoute route) => new(route, RequestRejection.TooLarge,
+        string.Create(CultureInfo.InvariantCulture,
+            $"The request body is larger than {MaxBodyBytes / (1024 * 1024)} MB. Images may be at most 10 MB each; an https URL avoids sending them inline."));
+
+    private static bool IsWhitespace(ReadOnlySpan<byte> span) => span.TrimStart(" \t\r\n"u8).IsEmpty;
+
+    private static void ReturnToPool(byte[]? buffer)
+    {
+        if (buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void ReadFields()
+    {
+        var images = new List<ImageValue>();
+        foreach (var property in Root.EnumerateObject())
+        {
+            var value = property.Value;
+            switch (property.Name)
+            {
+                case "model" when value.ValueKind == JsonValueKind.String:
+                    ModelId = value.GetString();
+                    Model = ModelCatalog.Find(ModelId);
+                    break;
+                case "duration":
+                    Duration = ReadDuration(value);
+                    break;
+                case "prompt" when value.ValueKind == JsonValueKind.String:
+                    Prompt = value.GetString();
+                    break;
+                case "negative_prompt" when value.ValueKind == JsonValueKind.String:
+                    NegativePrompt = value.GetString();
+                    break;
+                case "cfg_scale" when value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var cfgScale):
+                    CfgScale = cfgScale;
+                    break;
+                case "provider" when value.ValueKind == JsonValueKind.String:
+                    Provider = value.GetString();
+                    break;
+                case "external_task_id" when value.ValueKind == JsonValueKind.String:
+                    ExternalTaskId = value.GetString();
+                    break;
+            }
+
+            // Image places come from the catalog (any model's), so a sixth model's image field is found too.
+            if (CatalogShapes.ImageFields.Contains(property.Name) && value.ValueKind == JsonValueKind.String)
+            {
+                images.Add(ImageInspector.Inspect(property.Name, value));
+            }
+            else if (CatalogShapes.MaskListFields.Contains(property.Name) && value.ValueKind == JsonValueKind.Array)
+            {
+                var index = 0;
+                foreach (var item in value.EnumerateArray())
+                {
+                    if (item.ValueKind == JsonValueKind.Object
+                        && item.TryGetProperty(CatalogShapes.MaskProperty, out var mask)
+                        && mask.ValueKind == JsonValueKind.String)
+                    {
+                        images.Add(ImageInspector.Inspect(
+                            string.Create(CultureInfo.InvariantCulture, $"{property.Name}[{index}].{CatalogShapes.MaskProperty}"), mask));
+                    }
+
+                    index++;
+                }
+            }
+        }
+
+        Images = images;
+    }
+
+    /// <summary>5 or 10 from a number (5, 5.0) or the string "5"/"10"; null otherwise.</summary>
+    internal static int? ReadDuration(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Number when value.TryGetDouble(out var d) && d is 5 or 10 => (int)d,
+        JsonValueKind.String when value.ValueEquals("5") => 5,
+        JsonValueKind.String when value.ValueEquals("10") => 10,
+        _ => null,
+    };
+
+    /// <summary>
+    /// The request as compact JSON for logs and the ledger: image data replaced by <c>sha256:&lt;hex&gt;</c> of the
+    /// decoded bytes (URLs kept), and any other string too long to be a prompt replaced by its length.
+    /// </summary>
+    public string Summary()
+    {
+        if (Rejection != RequestRejection.None)
+        {
+            return $$"""{"rejection":"{{Rejection}}"}""";
+        }
+
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var output = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(output))
+        {
+            WriteSummary(writer, Root, "");
+        }
+
+        return Encoding.UTF8.GetString(output.WrittenSpan);
+    }
+
+    private const int SummaryStringLimit = 4096;
+
+    private void WriteSummary(Utf8JsonWriter writer, JsonElement element, string path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                writer.WriteStartObject();
+                foreach (var property in element.EnumerateObject())
+                {
+                    writer.WritePropertyName(property.Name);
+                    WriteSummary(writer, property.Value, path.Length == 0 ? property.Name : path + "." + property.Name);
+                }
+
+                writer.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                writer.WriteStartArray();
+                var index = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    WriteSummary(writer, item, string.Create(CultureInfo.InvariantCulture, $"{path}[{index++}]"));
+                }
+
+                writer.WriteEndArray();
+                break;
+            case JsonValueKind.String when Image(path) is { } image:
+                writer.WriteStringValue(
+                    image.Url ?? (image.Data is { } data
+                        ? "sha256:" + data.Sha256Hex
+                        : string.Create(CultureInfo.InvariantCulture, $"(not an image: {JsonMarshal.GetRawUtf8Value(element).Length - 2} bytes)")));
+                break;
+            case JsonValueKind.String when JsonMarshal.GetRawUtf8Value(element).Length > SummaryStringLimit:
+                writer.WriteStringValue(string.Create(CultureInfo.InvariantCulture, $"({JsonMarshal.GetRawUtf8Value(element).Length - 2} bytes omitted)"));
+                break;
+            default:
+                element.WriteTo(writer);
+                break;
+        }
+    }
+
+    /// <summary>Releases the pooled document and body buffer.</summary>
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+        document?.Dispose();
+        ReturnToPool(pooledBody);
+        pooledBody = null;
+    }
+}
