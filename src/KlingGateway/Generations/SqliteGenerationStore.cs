@@ -72,6 +72,9 @@ public sealed partial class SqliteGenerationStore : IGenerationStore, IDisposabl
         """;
 
     private readonly string _connectionString;
+
+    // Readiness opens the file afresh: a pooled connection keeps a deleted or unmounted file readable.
+    private readonly string _probeConnectionString;
     private readonly ILogger<SqliteGenerationStore> _logger;
 
     public SqliteGenerationStore(
@@ -90,6 +93,12 @@ public sealed partial class SqliteGenerationStore : IGenerationStore, IDisposabl
             Mode = SqliteOpenMode.ReadWriteCreate,
             Cache = SqliteCacheMode.Private,
             Pooling = true,
+        }.ToString();
+        _probeConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = fullPath,
+            Mode = SqliteOpenMode.ReadWrite,
+            Pooling = false,
         }.ToString();
     }
 
@@ -274,7 +283,8 @@ public sealed partial class SqliteGenerationStore : IGenerationStore, IDisposabl
     {
         try
         {
-            await using var connection = await OpenAsync(cancellationToken);
+            await using var connection = new SqliteConnection(_probeConnectionString);
+            await connection.OpenAsync(cancellationToken);
             await using var command = connection.CreateCommand();
             // Reads the table, not just the file: a missing or unmigrated ledger is not ready.
             command.CommandText = "SELECT 1 FROM generations LIMIT 1;";

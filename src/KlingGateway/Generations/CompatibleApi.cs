@@ -1,0 +1,89 @@
+using KlingGateway.Infrastructure;
+using KlingGateway.Models;
+using KlingGateway.Upstream;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace KlingGateway.Generations;
+
+/// <summary>
+/// Drop-in replacements for the AI/ML API's own routes, so a client written for the upstream works by changing
+/// only its base URL and dropping its key:
+/// <list type="table">
+/// <item><term>POST /v2/video/generations</term><description>universal create</description></item>
+/// <item><term>GET /v2/video/generations?generation_id=</term><description>universal fetch</description></item>
+/// <item><term>POST /v2/generate/video/kling/generation</term><description>legacy create (also takes type, external_task_id)</description></item>
+/// <item><term>GET /v2/generate/video/kling/generation?generation_id=</term><description>legacy fetch</description></item>
+/// </list>
+/// Answers carry the gateway's id and the upstream's status words (queued, generating, completed, error).
+/// </summary>
+public static class CompatibleApi
+{
+    public static IEndpointRouteBuilder MapCompatibleRoutes(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v2").WithTags("Upstream-compatible");
+
+        MapFamily(group, "/video/generations", CreateRoute.Universal, "Universal");
+        MapFamily(group, "/generate/video/kling/generation", CreateRoute.Legacy, "Legacy");
+        return app;
+    }
+
+    private static void MapFamily(RouteGroupBuilder group, string path, CreateRoute route, string name)
+    {
+        var extra = route == CreateRoute.Legacy ? " This legacy route also takes type (\"image-to-video\") and external_task_id." : "";
+
+        group.MapPost(path, Create)
+            .WithName($"Create{name}Compatible")
+            .WithSummary($"Start a generation ({name.ToLowerInvariant()} upstream route, compatible)")
+            .WithDescription("The AI/ML API's own create route and body, answered in its shape ({id, status, ...}) with the gateway's " +
+                             "id. Validated exactly like POST /v1/generations; the caller's Authorization is ignored and never " +
+                             "forwarded." + extra)
+            .WithMetadata(new CreateRouteMetadata(route))
+            .AddEndpointFilter<ValidationFilter>()
+            .ProducesCreateProblems();
+
+        group.MapGet(path, Get)
+            .WithName($"Get{name}Compatible")
+            .WithSummary($"Read a generation ({name.ToLowerInvariant()} upstream route, compatible)")
+            .WithDescription("The AI/ML API's fetch route for gateway ids: {id, status (queued|generating|completed|error), video, " +
+                             "error, meta}. Poll until the status is neither queued nor generating.")
+            .ProducesValidationProblem()
+            .ProducesStatusProblems();
+    }
+
+    private static async Task<Results<Ok<CompatibleGeneration>, ProblemHttpResult>> Create(
+        GenerationRequest request, HttpContext context, GenerationService generations, UpstreamFaults faults)
+    {
+        context.LogGeneration(null, request.ModelId);
+        var outcome = await generations.CreateAsync(request, context.ClientRequestId(), context.RequestAborted);
+        var generation = outcome.Generation!;
+        context.LogGeneration(generation.Id, generation.Model);
+
+        return outcome.Fault is { } fault
+            ? faults.ToProblem(context.Response, fault, generation.Id)
+            : TypedResults.Ok(CompatibleGeneration.From(generation, withWarnings: true));
+    }
+
+    private static async Task<Results<Ok<CompatibleGeneration>, ValidationProblem, ProblemHttpResult>> Get(
+        HttpContext context, GenerationService generations, UpstreamFaults faults, [FromQuery(Name = "generation_id")] string? generationId = null)
+    {
+        if (string.IsNullOrWhiteSpace(generationId))
+        {
+            return TypedResults.ValidationProblem(
+                new Dictionary<string, string[]> { ["generation_id"] = ["generation_id is required: the id a create answered with."] },
+                title: "The query is not valid");
+        }
+
+        context.LogGeneration(generationId, null);
+        var outcome = await generations.GetAsync(generationId, context.RequestAborted);
+        if (outcome.Generation is not { } generation)
+        {
+            return GenerationProblems.NotFound(generationId);
+        }
+
+        context.LogGeneration(generation.Id, generation.Model);
+        return outcome.Fault is { } fault
+            ? faults.ToProblem(context.Response, fault, generation.Id)
+            : TypedResults.Ok(CompatibleGeneration.From(generation, withWarnings: false));
+    }
+}

@@ -1,0 +1,90 @@
+namespace KlingGateway.Generations;
+
+/// <summary>A generation as the gateway reports it: one normalized status whatever the upstream's words.</summary>
+/// <param name="Id">The gateway's opaque id. The upstream's id is never exposed.</param>
+/// <param name="Model">The model id.</param>
+/// <param name="Status">queued, processing, succeeded or failed.</param>
+/// <param name="UpstreamStatus">The upstream's own word, for diagnosis (e.g. generating, waiting, completed).</param>
+/// <param name="Video">The finished video, once succeeded.</param>
+/// <param name="Error">Why it failed, once failed.</param>
+/// <param name="Usage">What the upstream reported it used.</param>
+/// <param name="Warnings">Fields accepted but ignored by the model.</param>
+/// <param name="CreatedAt">When the gateway accepted it (UTC).</param>
+/// <param name="UpdatedAt">When its status last changed (UTC).</param>
+/// <param name="CompletedAt">When it reached succeeded or failed (UTC).</param>
+public sealed record GenerationResource(
+    string Id,
+    string Model,
+    GenerationStatus Status,
+    string? UpstreamStatus,
+    VideoResource? Video,
+    ErrorResource? Error,
+    UsageResource? Usage,
+    IReadOnlyList<GenerationWarning> Warnings,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    DateTimeOffset? CompletedAt)
+{
+    public static GenerationResource From(Generation generation) => new(
+        generation.Id,
+        generation.Model,
+        generation.Status,
+        generation.UpstreamStatus,
+        generation.Video is { } v ? new VideoResource(v.Url, v.ContentType, v.FileName, v.FileSize) : null,
+        generation.Error is { } e ? new ErrorResource(e.Code, e.Message) : null,
+        generation.Usage is { } u ? new UsageResource(u.CreditsUsed, u.TokensUsed) : null,
+        generation.Warnings,
+        generation.CreatedAt,
+        generation.UpdatedAt,
+        generation.CompletedAt);
+}
+
+/// <summary>The finished video.</summary>
+/// <param name="Url">Where to download it (served by the upstream's CDN).</param>
+/// <param name="ContentType">Its media type, when the upstream says (video/mp4).</param>
+/// <param name="FileName">Its file name, when the upstream says.</param>
+/// <param name="FileSize">Its size in bytes, when the upstream says.</param>
+public sealed record VideoResource(string Url, string? ContentType, string? FileName, long? FileSize);
+
+/// <summary>Why a generation failed.</summary>
+/// <param name="Code">One of: generation_failed, unknown_status, upstream_rejected, upstream_unavailable, upstream_timeout, upstream_bad_response.</param>
+/// <param name="Message">The upstream's message, or the gateway's.</param>
+public sealed record ErrorResource(string Code, string Message);
+
+/// <summary>What the upstream reported the generation used (credits_used in current specs, tokens_used in older ones).</summary>
+public sealed record UsageResource(double? CreditsUsed, double? TokensUsed);
+
+/// <summary>One page of generations, newest first.</summary>
+/// <param name="Items">The generations on this page.</param>
+/// <param name="NextCursor">Pass as <c>cursor</c> for the next page; absent on the last page.</param>
+public sealed record GenerationList(IReadOnlyList<GenerationResource> Items, string? NextCursor);
+
+/// <summary>A generation in the upstream's own answer shape, carrying the gateway's id (the compatible routes).</summary>
+/// <param name="Id">The gateway's id: pass it as generation_id when polling.</param>
+/// <param name="Status">The upstream's words: queued, generating, completed or error.</param>
+/// <param name="Video">The finished video, once completed.</param>
+/// <param name="Error">Why it failed, once error.</param>
+/// <param name="Meta">Usage, when the upstream reported it.</param>
+/// <param name="Warnings">Fields accepted but ignored by the model (create answers).</param>
+public sealed record CompatibleGeneration(
+    string Id,
+    string Status,
+    VideoResource? Video,
+    CompatibleError? Error,
+    CompatibleMeta? Meta,
+    IReadOnlyList<GenerationWarning>? Warnings)
+{
+    public static CompatibleGeneration From(Generation generation, bool withWarnings) => new(
+        generation.Id,
+        generation.Status.ToUpstreamWord(),
+        generation.Video is { } v ? new VideoResource(v.Url, v.ContentType, v.FileName, v.FileSize) : null,
+        generation.Error is { } e ? new CompatibleError(e.Code, e.Message) : null,
+        generation.Usage is { } u ? new CompatibleMeta(new UsageResource(u.CreditsUsed, u.TokensUsed)) : null,
+        withWarnings ? generation.Warnings : null);
+}
+
+/// <summary>The upstream's <c>{name, message}</c> error shape.</summary>
+public sealed record CompatibleError(string Name, string Message);
+
+/// <summary>The upstream's <c>meta</c> object.</summary>
+public sealed record CompatibleMeta(UsageResource Usage);

@@ -1,0 +1,270 @@
+using System.Collections.Concurrent;
+using KlingGateway.Models;
+using KlingGateway.Upstream;
+using Microsoft.Extensions.Options;
+
+namespace KlingGateway.Generations;
+
+/// <summary>A generation and, when the upstream call behind the answer failed, why.</summary>
+public readonly record struct GenerationOutcome(Generation? Generation, UpstreamFault? Fault)
+{
+    public static readonly GenerationOutcome NotFound = new(null, null);
+}
+
+/// <summary>
+/// Owns each generation: records it before anything is spent, forwards the create once, and keeps its status
+/// fresh. Status reads refresh from the upstream only while the generation is not terminal and the last refresh
+/// is older than <see cref="GenerationOptions.StatusRefreshInterval"/>; concurrent reads share one fetch.
+/// </summary>
+/// <remarks>
+/// A singleton, so it holds the typed client for the app's life; the client's handler lives as long
+/// (AddUpstream) and relies on PooledConnectionLifetime for DNS changes.
+/// </remarks>
+public sealed partial class GenerationService(
+    IGenerationStore store,
+    AimlApiClient upstream,
+    IOptions<AimlApiOptions> upstreamOptions,
+    IOptions<GenerationOptions> options,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time,
+    ILogger<GenerationService> logger)
+{
+    private const int PruneThreshold = 1024;
+    private readonly ConcurrentDictionary<string, RefreshEntry> _refreshes = new(StringComparer.Ordinal);
+
+    /// <summary>Records the generation, forwards it once, and records what the upstream said.</summary>
+    public async Task<GenerationOutcome> CreateAsync(GenerationRequest request, string clientRequestId, CancellationToken cancellationToken)
+    {
+        var model = request.Model ?? throw new InvalidOperationException("A validated request names a known model.");
+        var family = upstreamOptions.Value.RouteFamilyFor(model.Key);
+        var now = time.GetUtcNow();
+        var generation = new Generation
+        {
+            Id = GenerationId.New(),
+            Model = model.Id,
+            RouteFamily = family,
+            Status = GenerationStatus.Queued,
+            Warnings = request.Warnings,
+            ClientRequestId = clientRequestId,
+            ExternalTaskId = request.ExternalTaskId,
+            RequestSummary = request.Summary(),
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+
+        // Nothing is spent yet, so the caller may still cancel here.
+        await store.InsertAsync(generation, cancellationToken);
+
+        // From here the upstream may start paid work. The caller going away must not cancel the call or leave the
+        // record without its upstream id, so only the create timeout bounds it.
+        var result = await upstream.CreateAsync(family, new ForwardedBody(request, family), clientRequestId, CancellationToken.None);
+        now = time.GetUtcNow();
+
+        if (result.Generation is { } created)
+        {
+            var known = StatusMapper.IsKnown(created.Status);
+            generation = generation with
+            {
+                UpstreamId = created.Id,
+                // A create answer with a word the gateway does not know still started a generation: it stays queued
+                // and the next status read settles it.
+                UpstreamStatus = created.Status,
+                Status = known ? StatusMapper.Map(created.Status) : GenerationStatus.Queued,
+                RefreshedAt = now,
+                UpdatedAt = now,
+            };
+            LogCreated(logger, generation.Id, model.Id, family, created.Id);
+        }
+        else
+        {
+            var fault = result.Fault!;
+            generation = generation with
+            {
+                Status = GenerationStatus.Failed,
+                Error = CreateError(fault),
+                UpdatedAt = now,
+                CompletedAt = now,
+            };
+            LogCreateFailed(logger, generation.Id, model.Id, fault.Kind, fault.StatusCode);
+        }
+
+        await store.UpdateAsync(generation, CancellationToken.None);
+        return new GenerationOutcome(generation, result.Fault);
+    }
+
+    /// <summary>The generation, refreshed from the upstream when it is due.</summary>
+    public async Task<GenerationOutcome> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        if (!GenerationId.IsWellFormed(id))
+        {
+            return GenerationOutcome.NotFound;
+        }
+
+        var generation = await store.FindAsync(id, cancellationToken);
+        if (generation is null)
+        {
+            return GenerationOutcome.NotFound;
+        }
+
+        // Terminal generations are answered from the ledger alone; one without an upstream id is still being created.
+        if (generation.Status.IsTerminal() || generation.UpstreamId is null || !IsDue(generation.RefreshedAt))
+        {
+            return new GenerationOutcome(generation, null);
+        }
+
+        return await SharedRefresh(generation).WaitAsync(cancellationToken);
+    }
+
+    private bool IsDue(DateTimeOffset? lastRefresh) =>
+        lastRefresh is not { } at || time.GetUtcNow() - at >= options.Value.StatusRefreshInterval;
+
+    /// <summary>An entry is reusable while in flight or freshly finished.</summary>
+    private bool IsDue(RefreshEntry entry) => entry.CompletedAt is { } at && IsDue(at);
+
+    /// <summary>
+    /// One refresh per generation at a time, and its outcome (success or fault) reused until the interval has
+    /// passed, so neither many pollers nor a failing upstream multiply upstream fetches.
+    /// </summary>
+    private Task<GenerationOutcome> SharedRefresh(Generation generation)
+    {
+        while (true)
+        {
+            if (_refreshes.TryGetValue(generation.Id, out var current) && !IsDue(current))
+            {
+                return current.Completion.Task;
+            }
+
+            var entry = new RefreshEntry();
+            var won = current is null ? _refreshes.TryAdd(generation.Id, entry) : _refreshes.TryUpdate(generation.Id, entry, current);
+            if (won)
+            {
+                PruneIfLarge();
+                _ = RefreshAsync(generation, entry);
+                return entry.Completion.Task;
+            }
+        }
+    }
+
+    private async Task RefreshAsync(Generation generation, RefreshEntry entry)
+    {
+        var completion = entry.Completion;
+        try
+        {
+            // Shared by every waiting reader, so no single caller's cancellation may stop it.
+            var result = await upstream.FetchAsync(generation.RouteFamily, generation.UpstreamId!, generation.ClientRequestId, lifetime.ApplicationStopping);
+            if (result.Generation is not { } fetched)
+            {
+                LogRefreshFailed(logger, generation.Id, result.Fault!.Kind, result.Fault.StatusCode);
+                entry.CompletedAt = time.GetUtcNow();
+                completion.SetResult(new GenerationOutcome(generation, result.Fault));
+                return;
+            }
+
+            var updated = Apply(generation, fetched, time.GetUtcNow());
+            await store.UpdateAsync(updated, CancellationToken.None);
+            if (updated.Status.IsTerminal())
+            {
+                // From now on the ledger answers alone.
+                _refreshes.TryRemove(generation.Id, out _);
+                LogFinished(logger, updated.Id, updated.Model, updated.Status.ToApiString(), updated.UpstreamStatus);
+            }
+
+            entry.CompletedAt = updated.RefreshedAt;
+            completion.SetResult(new GenerationOutcome(updated, null));
+        }
+        catch (Exception exception)
+        {
+            _refreshes.TryRemove(generation.Id, out _);
+            completion.SetException(exception);
+        }
+    }
+
+    private Generation Apply(Generation generation, UpstreamGeneration fetched, DateTimeOffset now)
+    {
+        var known = StatusMapper.IsKnown(fetched.Status);
+        var status = StatusMapper.Map(fetched.Status);
+        if (!known)
+        {
+            LogUnknownStatus(logger, generation.Id, fetched.Status ?? "(none)");
+        }
+
+        GenerationError? error = status != GenerationStatus.Failed ? null : known
+            ? new GenerationError(GenerationErrorCodes.GenerationFailed,
+                fetched.ErrorMessage ?? fetched.ErrorName ?? "The upstream reported that the generation failed.")
+            : new GenerationError(GenerationErrorCodes.UnknownStatus,
+                $"The upstream reported the status '{fetched.Status}', which the gateway does not know; it is treated as a failure." +
+                (fetched.ErrorMessage is { } detail ? $" Upstream message: {detail}" : ""));
+
+        var changed = status != generation.Status || fetched.Status != generation.UpstreamStatus;
+        return generation with
+        {
+            Status = status,
+            UpstreamStatus = fetched.Status,
+            Video = fetched.Video is { } v ? new GenerationVideo(v.Url, v.ContentType, v.FileName, v.FileSize) : generation.Video,
+            Error = error,
+            Usage = fetched.CreditsUsed is not null || fetched.TokensUsed is not null
+                ? new GenerationUsage(fetched.CreditsUsed, fetched.TokensUsed)
+                : generation.Usage,
+            RefreshedAt = now,
+            UpdatedAt = changed ? now : generation.UpdatedAt,
+            CompletedAt = status.IsTerminal() ? generation.CompletedAt ?? now : null,
+        };
+    }
+
+    private static GenerationError CreateError(UpstreamFault fault) => fault.Kind switch
+    {
+        UpstreamFaultKind.Timeout or UpstreamFaultKind.GatewayTimeout => new(GenerationErrorCodes.UpstreamTimeout,
+            "The upstream did not answer the create in time; it may or may not have started the generation."),
+        UpstreamFaultKind.BadResponse => new(GenerationErrorCodes.UpstreamBadResponse,
+            "The upstream's answer to the create could not be read; it may have started the generation."),
+        UpstreamFaultKind.BadRequest or UpstreamFaultKind.KeyRejected or UpstreamFaultKind.OutOfCredits
+            or UpstreamFaultKind.NotFound or UpstreamFaultKind.RateLimited => new(GenerationErrorCodes.UpstreamRejected,
+            UpstreamFaults.Describe(fault).Detail),
+        _ => new(GenerationErrorCodes.UpstreamUnavailable, UpstreamFaults.Describe(fault).Detail),
+    };
+
+    private void PruneIfLarge()
+    {
+        if (_refreshes.Count < PruneThreshold)
+        {
+            return;
+        }
+
+        foreach (var (id, entry) in _refreshes)
+        {
+            if (IsDue(entry))
+            {
+                _refreshes.TryRemove(new KeyValuePair<string, RefreshEntry>(id, entry));
+            }
+        }
+    }
+
+    /// <summary>A refresh in flight, or finished at <see cref="CompletedAt"/> and reusable until the interval has passed.</summary>
+    private sealed class RefreshEntry
+    {
+        public TaskCompletionSource<GenerationOutcome> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Null while in flight; an in-flight refresh is always shared.</summary>
+        public DateTimeOffset? CompletedAt { get; set; }
+    }
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information,
+        Message = "Generation {GenerationId} created for {Model} on the {RouteFamily} route as upstream {UpstreamId}")]
+    private static partial void LogCreated(ILogger logger, string generationId, string model, string routeFamily, string upstreamId);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning,
+        Message = "Generation {GenerationId} for {Model} was not started: upstream fault {Fault} (upstream status {UpstreamStatusCode})")]
+    private static partial void LogCreateFailed(ILogger logger, string generationId, string model, UpstreamFaultKind fault, int? upstreamStatusCode);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning,
+        Message = "Status refresh of generation {GenerationId} failed: upstream fault {Fault} (upstream status {UpstreamStatusCode})")]
+    private static partial void LogRefreshFailed(ILogger logger, string generationId, UpstreamFaultKind fault, int? upstreamStatusCode);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning,
+        Message = "Generation {GenerationId}: the upstream sent the unknown status {UpstreamStatus}; treated as failed")]
+    private static partial void LogUnknownStatus(ILogger logger, string generationId, string upstreamStatus);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Information,
+        Message = "Generation {GenerationId} for {Model} finished {Status} (upstream {UpstreamStatus})")]
+    private static partial void LogFinished(ILogger logger, string generationId, string model, string status, string? upstreamStatus);
+}

@@ -1,0 +1,168 @@
+using KlingGateway.Infrastructure;
+using KlingGateway.Models;
+using KlingGateway.Upstream;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+
+namespace KlingGateway.Generations;
+
+/// <summary>
+/// The gateway's own generation API:
+/// <list type="table">
+/// <item><term>POST /v1/generations</term><description>start a generation (202 + Location)</description></item>
+/// <item><term>GET /v1/generations/{id}</term><description>its normalized status</description></item>
+/// <item><term>GET /v1/generations</term><description>newest first, filtered, cursor-paged</description></item>
+/// </list>
+/// </summary>
+public static class GenerationsApi
+{
+    public static RouteGroupBuilder MapGenerations(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/generations").WithTags("Generations");
+
+        group.MapPost("/", Create)
+            .WithName("CreateGeneration")
+            .WithSummary("Start a generation")
+            .WithDescription("Validates the body against the rules of its model, forwards it once to the AI/ML API with the " +
+                             "server's key, and answers 202 with the gateway's own generation id and a Location to poll. " +
+                             "The body is the upstream's body for the chosen model (see the schemas, discriminated by model). " +
+                             "Invalid input is one 400 problem listing every fault, keyed by JSON path.")
+            .WithMetadata(new CreateRouteMetadata(CreateRoute.Gateway))
+            .AddEndpointFilter<ValidationFilter>()
+            .ProducesCreateProblems();
+
+        group.MapGet("/{id}", Get)
+            .WithName("GetGeneration")
+            .WithSummary("Read a generation's status")
+            .WithDescription("The normalized status: queued, processing, succeeded or failed. While the generation runs, a read " +
+                             "refreshes it from the upstream at most once per refresh interval (5 s by default), shared by all " +
+                             "concurrent readers; finished generations are answered from the gateway's ledger.")
+            .ProducesStatusProblems();
+
+        group.MapGet("/", List)
+            .WithName("ListGenerations")
+            .WithSummary("List generations")
+            .WithDescription("Newest first, from the gateway's ledger (no upstream calls). Filter by status and model; page with " +
+                             "limit (1..100, default 20) and the next_cursor of the previous page.")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+
+        return group;
+    }
+
+    private static async Task<Results<Accepted<GenerationResource>, ProblemHttpResult>> Create(
+        GenerationRequest request, HttpContext context, GenerationService generations, UpstreamFaults faults)
+    {
+        context.LogGeneration(null, request.ModelId);
+        var outcome = await generations.CreateAsync(request, context.ClientRequestId(), context.RequestAborted);
+        var generation = outcome.Generation!;
+        context.LogGeneration(generation.Id, generation.Model);
+
+        if (outcome.Fault is { } fault)
+        {
+            return faults.ToProblem(context.Response, fault, generation.Id);
+        }
+
+        return TypedResults.Accepted($"/v1/generations/{generation.Id}", GenerationResource.From(generation));
+    }
+
+    private static async Task<Results<Ok<GenerationResource>, ProblemHttpResult>> Get(
+        string id, HttpContext context, GenerationService generations, UpstreamFaults faults)
+    {
+        context.LogGeneration(id, null);
+        var outcome = await generations.GetAsync(id, context.RequestAborted);
+        if (outcome.Generation is not { } generation)
+        {
+            return GenerationProblems.NotFound(id);
+        }
+
+        context.LogGeneration(generation.Id, generation.Model);
+        return outcome.Fault is { } fault
+            ? faults.ToProblem(context.Response, fault, generation.Id)
+            : TypedResults.Ok(GenerationResource.From(generation));
+    }
+
+    private static async Task<Results<Ok<GenerationList>, ValidationProblem>> List(
+        IGenerationStore store,
+        IOptions<GenerationOptions> options,
+        CancellationToken cancellationToken,
+        [FromQuery] string? status = null,
+        [FromQuery] string? model = null,
+        [FromQuery] int? limit = null,
+        [FromQuery] string? cursor = null)
+    {
+        var settings = options.Value;
+        var errors = new Dictionary<string, string[]>();
+        GenerationStatus? statusFilter = null;
+        if (status is not null)
+        {
+            if (StatusMapper.TryParseApiString(status, out var parsed))
+            {
+                statusFilter = parsed;
+            }
+            else
+            {
+                errors["status"] = ["status must be one of: queued, processing, succeeded, failed."];
+            }
+        }
+
+        if (model is not null && ModelCatalog.Find(model) is null)
+        {
+            errors["model"] = [$"model must be one of: {string.Join(", ", ModelCatalog.Ids)}."];
+        }
+
+        if (limit is < 1 || limit > settings.MaxPageSize)
+        {
+            errors["limit"] = [$"limit must be between 1 and {settings.MaxPageSize}."];
+        }
+
+        GenerationCursor? after = null;
+        if (cursor is not null)
+        {
+            if (GenerationCursor.TryParse(cursor, out var parsed))
+            {
+                after = parsed;
+            }
+            else
+            {
+                errors["cursor"] = ["cursor must be a next_cursor value from a previous page."];
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors, title: "The query is not valid");
+        }
+
+        var page = await store.ListAsync(new GenerationQuery(statusFilter, model, limit ?? settings.DefaultPageSize, after), cancellationToken);
+        return TypedResults.Ok(new GenerationList([.. page.Items.Select(GenerationResource.From)], page.Next?.ToString()));
+    }
+}
+
+/// <summary>Problems shared by the generation routes.</summary>
+internal static class GenerationProblems
+{
+    public static ProblemHttpResult NotFound(string id) => TypedResults.Problem(
+        "No generation with this id was issued by this gateway.",
+        statusCode: StatusCodes.Status404NotFound,
+        title: "Generation not found",
+        extensions: new Dictionary<string, object?> { ["code"] = "generation_not_found", ["generation_id"] = id });
+
+    /// <summary>Every answer a create can give besides success, for the OpenAPI document.</summary>
+    public static RouteHandlerBuilder ProducesCreateProblems(this RouteHandlerBuilder builder) => builder
+        .ProducesValidationProblem()
+        .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+        .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+        .ProducesProblem(StatusCodes.Status429TooManyRequests)
+        .ProducesProblem(StatusCodes.Status502BadGateway)
+        .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+        .ProducesProblem(StatusCodes.Status504GatewayTimeout);
+
+    /// <summary>Every answer a status read can give besides success.</summary>
+    public static RouteHandlerBuilder ProducesStatusProblems(this RouteHandlerBuilder builder) => builder
+        .ProducesProblem(StatusCodes.Status404NotFound)
+        .ProducesProblem(StatusCodes.Status429TooManyRequests)
+        .ProducesProblem(StatusCodes.Status502BadGateway)
+        .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+        .ProducesProblem(StatusCodes.Status504GatewayTimeout);
+}
