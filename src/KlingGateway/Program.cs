@@ -1,5 +1,31 @@
+using KlingGateway.Generations;
+using KlingGateway.Infrastructure;
+using KlingGateway.Models;
+using KlingGateway.Upstream;
+
 var builder = WebApplication.CreateBuilder(args);
 
+builder.AddGatewayLogging();
+builder.Services.AddGatewayJson();
+builder.Services.AddProblemDetails();
+builder.Services.AddGatewayLimits();
+builder.Services.AddGenerationValidation();
+builder.Services.AddUpstream();
+builder.Services.AddGenerations(builder.Configuration);
+builder.Services.AddGatewayHealthChecks();
+builder.Services.AddGatewayOpenApi();
+
 var app = builder.Build();
+
+app.UseGatewayRequestLogging();
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseGatewayOpenApi();
+
+app.MapGet("/", () => TypedResults.Redirect("/swagger")).ExcludeFromDescription();
+app.MapModels();
+app.MapGenerations();
+app.MapCompatibleRoutes();
+app.MapGatewayHealthChecks();
 
 app.Run();

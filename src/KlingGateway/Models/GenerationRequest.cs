@@ -5,7 +5,9 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using KlingGateway.Generations;
+using KlingGateway.Infrastructure;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
 
 namespace KlingGateway.Models;
 
@@ -40,6 +42,7 @@ public sealed class GenerationRequest : IDisposable
     /// Largest body accepted: a full-size first and last frame (2 × 10 MB as base64, about 27 MB) with room for
     /// the other fields. Masks add more; Kling takes masks or a tail frame, not both (RESEARCH.md §10).
     /// </summary>
+    /// <remarks>The default of <c>Gateway:MaxRequestBodyBytes</c>.</remarks>
     public const long MaxBodyBytes = 48L * 1024 * 1024;
 
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32 };
@@ -226,6 +229,7 @@ public sealed class GenerationRequest : IDisposable
 
     private static async ValueTask<GenerationRequest> ReadAsync(HttpContext context, CreateRoute route)
     {
+        var maxBytes = context.RequestServices.GetService<IOptions<GatewayOptions>>()?.Value.MaxRequestBodyBytes ?? MaxBodyBytes;
         var http = context.Request;
         var length = http.ContentLength;
         var hasBody = length > 0 || (length is null && http.Headers.TransferEncoding.Count > 0);
@@ -235,19 +239,19 @@ public sealed class GenerationRequest : IDisposable
                 "Send the body as JSON with Content-Type: application/json.");
         }
 
-        if (length > MaxBodyBytes)
+        if (length > maxBytes)
         {
-            return TooLarge(route);
+            return TooLarge(route, maxBytes);
         }
 
         // Let the server's own limit (Kestrel: 30 MB by default) match ours, while the body is still unread.
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
-            limit.MaxRequestBodySize = MaxBodyBytes;
+            limit.MaxRequestBodySize = maxBytes;
         }
 
         // One pooled buffer holds the body; the JsonDocument parses it in place and the request returns it.
-        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(length ?? 16 * 1024, MaxBodyBytes) + 1);
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(length ?? 16 * 1024, maxBytes) + 1);
         var read = 0;
         try
         {
@@ -255,7 +259,7 @@ public sealed class GenerationRequest : IDisposable
             {
                 if (read == buffer.Length)
                 {
-                    var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(buffer.Length * 2L, MaxBodyBytes + 1));
+                    var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(buffer.Length * 2L, maxBytes + 1));
                     buffer.AsSpan(0, read).CopyTo(larger);
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = larger;
@@ -268,17 +272,17 @@ public sealed class GenerationRequest : IDisposable
                 }
 
                 read += n;
-                if (read > MaxBodyBytes)
+                if (read > maxBytes)
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
-                    return TooLarge(route);
+                    return TooLarge(route, maxBytes);
                 }
             }
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            return TooLarge(route);
+            return TooLarge(route, maxBytes);
         }
         catch (BadHttpRequestException)
         {
@@ -295,9 +299,9 @@ public sealed class GenerationRequest : IDisposable
         return Parse(buffer.AsMemory(0, read), route, buffer);
     }
 
-    private static GenerationRequest TooLarge(CreateRoute route) => new(route, RequestRejection.TooLarge,
+    private static GenerationRequest TooLarge(CreateRoute route, long maxBytes) => new(route, RequestRejection.TooLarge,
         string.Create(CultureInfo.InvariantCulture,
-            $"The request body is larger than {MaxBodyBytes / (1024 * 1024)} MB. Images may be at most 10 MB each; an https URL avoids sending them inline."));
+            $"The request body is larger than {maxBytes / (1024 * 1024)} MB. Images may be at most 10 MB each; an https URL avoids sending them inline."));
 
     private static bool IsWhitespace(ReadOnlySpan<byte> span) => span.TrimStart(" \t\r\n"u8).IsEmpty;
 

@@ -1,0 +1,49 @@
+using System.Reflection;
+
+namespace KlingGateway.Infrastructure;
+
+/// <summary>The OpenAPI document at <c>/swagger/v1/swagger.json</c> and Swagger UI at <c>/swagger</c>, in every environment.</summary>
+public static class OpenApiExtensions
+{
+    public const string DocumentName = "v1";
+
+    public static IServiceCollection AddGatewayOpenApi(this IServiceCollection services)
+    {
+        services.AddEndpointsApiExplorer();
+        services.AddSwaggerGen(options =>
+        {
+            options.SwaggerDoc(DocumentName, new()
+            {
+                Title = "KlingGateway",
+                Version = "v1",
+                Description =
+                    "A gateway in front of the AI/ML API's Kling image-to-video models. It validates each request against its " +
+                    "model's rules before anything is spent, attaches the server-held key (callers never send or see one), " +
+                    "gives each generation its own id and one normalized status, and offers drop-in copies of the upstream's " +
+                    "own routes. A generation takes minutes: create it, then poll its status.",
+            });
+
+            options.DocumentFilter<ModelRequestSchemasFilter>();
+            options.OperationFilter<ModelRequestSchemasFilter>();
+
+            var xml = Path.Combine(AppContext.BaseDirectory, $"{Assembly.GetExecutingAssembly().GetName().Name}.xml");
+            if (File.Exists(xml))
+            {
+                options.IncludeXmlComments(xml);
+            }
+        });
+        return services;
+    }
+
+    public static WebApplication UseGatewayOpenApi(this WebApplication app)
+    {
+        app.UseSwagger();
+        app.UseSwaggerUI(options =>
+        {
+            options.SwaggerEndpoint($"/swagger/{DocumentName}/swagger.json", "KlingGateway v1");
+            options.DocumentTitle = "KlingGateway";
+            options.DisplayRequestDuration();
+        });
+        return app;
+    }
+}
