@@ -23,7 +23,11 @@ public static class OpenApiExtensions
                     "own routes. A generation takes minutes: create it, then poll its status.",
             });
 
+            // Nullable annotations decide what the document calls nullable and required.
+            options.SupportNonNullableReferenceTypes();
+            options.NonNullableReferenceTypesAsRequired();
             options.DocumentFilter<ModelRequestSchemasFilter>();
+            options.OperationFilter<ProblemResponsesFilter>();
             options.OperationFilter<ModelRequestSchemasFilter>();
 
             var xml = Path.Combine(AppContext.BaseDirectory, $"{Assembly.GetExecutingAssembly().GetName().Name}.xml");
