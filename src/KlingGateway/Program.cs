@@ -21,6 +21,7 @@ builder.Services.AddUpstream();
 builder.Services.AddGenerations(builder.Configuration);
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
+builder.Services.AddGatewayTelemetry();
 
 var app = builder.Build();
 
