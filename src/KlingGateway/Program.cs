@@ -3,8 +3,15 @@ using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
 
+// A container health check (`dotnet KlingGateway.dll --probe`): answered before any host is built.
+if (Probe.IsRequested(args))
+{
+    return await Probe.RunAsync(args, Console.Out);
+}
+
 var builder = WebApplication.CreateBuilder(args);
 
+builder.AddGatewayHosting();
 builder.AddGatewayLogging();
 builder.Services.AddGatewayJson();
 builder.Services.AddProblemDetails();
@@ -14,6 +21,7 @@ builder.Services.AddUpstream();
 builder.Services.AddGenerations(builder.Configuration);
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
+builder.Services.AddGatewayTelemetry();
 
 var app = builder.Build();
 
@@ -29,3 +37,4 @@ app.MapCompatibleRoutes();
 app.MapGatewayHealthChecks();
 
 app.Run();
+return 0;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
 using Microsoft.Extensions.Options;
@@ -27,6 +28,7 @@ public sealed partial class GenerationService(
     IOptions<GenerationOptions> options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
+    GatewayMetrics metrics,
     ILogger<GenerationService> logger)
 {
     private const int PruneThreshold = 1024;
@@ -51,6 +53,8 @@ public sealed partial class GenerationService(
             CreatedAt = now,
             UpdatedAt = now,
         };
+
+        using var activity = GatewayMetrics.StartCreate(generation);
 
         // Nothing is spent yet, so the caller may still cancel here.
         await store.InsertAsync(generation, cancellationToken);
@@ -89,6 +93,7 @@ public sealed partial class GenerationService(
         }
 
         await store.UpdateAsync(generation, CancellationToken.None);
+        metrics.Created(activity, generation, result.Fault);
         return new GenerationOutcome(generation, result.Fault);
     }
 
@@ -109,9 +114,11 @@ public sealed partial class GenerationService(
         // Terminal generations are answered from the ledger alone; one without an upstream id is still being created.
         if (generation.Status.IsTerminal() || generation.UpstreamId is null || !IsDue(generation.RefreshedAt))
         {
+            metrics.StatusRead(fromLedger: true);
             return new GenerationOutcome(generation, null);
         }
 
+        metrics.StatusRead(fromLedger: false);
         return await SharedRefresh(generation).WaitAsync(cancellationToken);
     }
 
@@ -148,6 +155,7 @@ public sealed partial class GenerationService(
     private async Task RefreshAsync(Generation generation, RefreshEntry entry)
     {
         var completion = entry.Completion;
+        using var activity = GatewayMetrics.StartRefresh(generation);
         try
         {
             // Shared by every waiting reader, so no single caller's cancellation may stop it.
@@ -166,6 +174,7 @@ public sealed partial class GenerationService(
             {
                 // From now on the ledger answers alone.
                 _refreshes.TryRemove(generation.Id, out _);
+                metrics.Finished(updated);
                 LogFinished(logger, updated.Id, updated.Model, updated.Status.ToApiString(), updated.UpstreamStatus);
             }
 
