@@ -4,8 +4,15 @@ using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
 
+// A container health check (`dotnet KlingGateway.dll --probe`): answered before any host is built.
+if (Probe.IsRequested(args))
+{
+    return await Probe.RunAsync(args, Console.Out);
+}
+
 var builder = WebApplication.CreateBuilder(args);
 
+builder.AddGatewayHosting();
 builder.AddGatewayLogging();
 builder.Services.AddGatewayJson();
 builder.Services.AddProblemDetails();
@@ -16,6 +23,7 @@ builder.Services.AddGenerations(builder.Configuration);
 builder.Services.AddGatewayAccess();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
+builder.Services.AddGatewayTelemetry();
 
 var app = builder.Build();
 
@@ -33,3 +41,4 @@ app.MapUsage();
 app.MapGatewayHealthChecks();
 
 app.Run();
+return 0;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using KlingGateway.Access;
+using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
 using Microsoft.Extensions.Options;
@@ -28,6 +29,7 @@ public sealed partial class GenerationService(
     IOptions<GenerationOptions> options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
+    GatewayMetrics metrics,
     ILogger<GenerationService> logger,
     ILoggerFactory loggerFactory)
 {
@@ -72,6 +74,7 @@ public sealed partial class GenerationService(
         var family = generation.RouteFamily;
         var model = request.Model ?? throw new InvalidOperationException("A validated request names a known model.");
         var clientRequestId = generation.ClientRequestId ?? "";
+        using var activity = GatewayMetrics.StartCreate(generation);
 
         // The record is in the ledger and the upstream may now start paid work. The caller going away must not cancel
         // the call or leave the record without its upstream id, so only the create timeout bounds it.
@@ -108,6 +111,7 @@ public sealed partial class GenerationService(
         }
 
         await store.UpdateAsync(generation, CancellationToken.None);
+        metrics.Created(activity, generation, result.Fault);
         return new GenerationOutcome(generation, result.Fault);
     }
 
@@ -131,9 +135,11 @@ public sealed partial class GenerationService(
         // Terminal generations are answered from the ledger alone; one without an upstream id is still being created.
         if (generation.Status.IsTerminal() || generation.UpstreamId is null || !IsDue(generation.RefreshedAt))
         {
+            metrics.StatusRead(fromLedger: true);
             return new GenerationOutcome(generation, null);
         }
 
+        metrics.StatusRead(fromLedger: false);
         return await SharedRefresh(generation).WaitAsync(cancellationToken);
     }
 
@@ -170,6 +176,7 @@ public sealed partial class GenerationService(
     private async Task RefreshAsync(Generation generation, RefreshEntry entry)
     {
         var completion = entry.Completion;
+        using var activity = GatewayMetrics.StartRefresh(generation);
         try
         {
             // Shared by every waiting reader, so no single caller's cancellation may stop it.
@@ -188,6 +195,7 @@ public sealed partial class GenerationService(
             {
                 // From now on the ledger answers alone.
                 _refreshes.TryRemove(generation.Id, out _);
+                metrics.Finished(updated);
                 LogFinished(logger, updated.Id, updated.Model, updated.Status.ToApiString(), updated.UpstreamStatus);
                 AuditLog.Completed(auditLogger, updated);
             }

@@ -1,3 +1,4 @@
+using KlingGateway.Infrastructure;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace KlingGateway.Generations;
@@ -14,6 +15,7 @@ public static class GenerationServiceCollectionExtensions
                 "Generations:DefaultPageSize must be between 1 and Generations:MaxPageSize (at most 1000).")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddGatewayMetrics();
         services.AddSingleton<GenerationService>();
         services.AddHostedService<LedgerInitializer>();
         return services;

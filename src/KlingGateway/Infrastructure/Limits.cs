@@ -2,7 +2,7 @@ using KlingGateway.Models;
 
 namespace KlingGateway.Infrastructure;
 
-/// <summary>Request size limits. Section <c>Gateway</c>.</summary>
+/// <summary>Request size limits and how the host stops. Section <c>Gateway</c>.</summary>
 public sealed class GatewayOptions
 {
     public const string Section = "Gateway";
@@ -13,6 +13,14 @@ public sealed class GatewayOptions
     /// per-request limit to this; every other route keeps Kestrel's default.
     /// </summary>
     public long MaxRequestBodyBytes { get; set; } = GenerationRequest.MaxBodyBytes;
+
+    /// <summary>
+    /// How long a stopping host (SIGTERM) lets requests in flight finish before it aborts them. A create cut off here
+    /// may have started paid work upstream without the ledger learning its id, so this should cover the creates you
+    /// expect to be in flight; orchestrators must allow a little more (Kubernetes terminationGracePeriodSeconds).
+    /// See <see cref="HostingExtensions"/>.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 public static class LimitsExtensions

@@ -39,7 +39,11 @@ public static class OpenApiExtensions
                 [new OpenApiSecuritySchemeReference(ApiKeyScheme, document)] = [],
             });
 
+            // Nullable annotations decide what the document calls nullable and required.
+            options.SupportNonNullableReferenceTypes();
+            options.NonNullableReferenceTypesAsRequired();
             options.DocumentFilter<ModelRequestSchemasFilter>();
+            options.OperationFilter<ProblemResponsesFilter>();
             options.OperationFilter<ModelRequestSchemasFilter>();
 
             var xml = Path.Combine(AppContext.BaseDirectory, $"{Assembly.GetExecutingAssembly().GetName().Name}.xml");

@@ -10,7 +10,7 @@ namespace KlingGateway.Infrastructure;
 /// JSON path, and otherwise hands the warnings to the handler on <see cref="GenerationRequest.Warnings"/>.
 /// Bad input never throws (STYLE.md, "Validation").
 /// </summary>
-public sealed class ValidationFilter(IValidator<GenerationRequest> validator) : IEndpointFilter
+public sealed class ValidationFilter(IValidator<GenerationRequest> validator, GatewayMetrics metrics) : IEndpointFilter
 {
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
@@ -52,6 +52,7 @@ public sealed class ValidationFilter(IValidator<GenerationRequest> validator) : 
             var byField = errors
                 .GroupBy(f => f.PropertyName, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => g.Select(f => f.ErrorMessage).ToArray(), StringComparer.Ordinal);
+            metrics.ValidationRejected(byField.Keys);
             var fields = byField.Count == 1 ? "1 field" : $"{byField.Count} fields";
             return TypedResults.ValidationProblem(byField,
                 title: "The request has invalid fields",
@@ -72,6 +73,7 @@ public static class ValidationServiceCollectionExtensions
     public static IServiceCollection AddGenerationValidation(this IServiceCollection services)
     {
         services.AddSingleton<IValidator<GenerationRequest>, GenerationRequestValidator>();
+        services.AddGatewayMetrics();
         return services;
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
+using KlingGateway.Infrastructure;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
@@ -23,6 +24,7 @@ public sealed partial class AimlApiClient(
     UpstreamTarget target,
     UpstreamRetryPipeline retryPipeline,
     IOptions<AimlApiOptions> options,
+    GatewayMetrics metrics,
     ILogger<AimlApiClient> logger)
 {
     private const string ClientRequestIdHeader = "X-Client-Request-Id";
@@ -59,6 +61,15 @@ public sealed partial class AimlApiClient(
     }
 
     private async Task<UpstreamResult> SendAsync(
+        HttpRequestMessage request, string? clientRequestId, TimeSpan timeout, string operation, string family, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var result = await SendOnceAsync(request, clientRequestId, timeout, operation, family, cancellationToken);
+        metrics.UpstreamCall(operation, family, result, Stopwatch.GetElapsedTime(started));
+        return result;
+    }
+
+    private async Task<UpstreamResult> SendOnceAsync(
         HttpRequestMessage request, string? clientRequestId, TimeSpan timeout, string operation, string family, CancellationToken cancellationToken)
     {
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));

@@ -1,4 +1,5 @@
 using System.Net;
+using KlingGateway.Infrastructure;
 using Microsoft.Extensions.Options;
 
 namespace KlingGateway.Upstream;
@@ -14,6 +15,7 @@ public static class UpstreamServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamTarget>());
         services.AddSingleton<UpstreamRetryPipeline>();
         services.AddSingleton<UpstreamFaults>();
+        services.AddGatewayMetrics();
         services.AddTransient<UpstreamAuthHandler>();
 
         services.AddHttpClient<AimlApiClient>(http =>

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# What the container runs, proven without a Docker engine: publish with the Dockerfile's own publish line, run
+# the published gateway in Production with its key read from a file and the published simulator (its own process)
+# as the upstream over loopback, then check what an operator relies on. Prints one "publish-smoke: PASS|FAIL what"
+# line per check (.ci/run counts them) and exits non-zero when any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d)
+app="$work/app"
+passed=0 failed=0
+pass() { echo "publish-smoke: PASS $1"; passed=$((passed + 1)); }
+fail() { echo "publish-smoke: FAIL $1"; failed=$((failed + 1)); }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+sim_pid="" gw_pid=""
+cleanup() {
+  for pid in $gw_pid $sim_pid; do kill -TERM "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# 1. Publish exactly as the Dockerfile does (its RUN line, with PUBLISH_DIR pointing here instead of /app).
+publish=$(sed -n 's/^RUN \(dotnet publish .*\)$/\1/p' Dockerfile)
+if [ -z "$publish" ] || ! PUBLISH_DIR="$app" eval "$publish" >"$work/publish.log" 2>&1; then
+  fail "publish with the Dockerfile's command"; tail -n 30 "$work/publish.log"
+  exit 1
+fi
+pass "publish with the Dockerfile's command ($publish)"
+check "the publish output carries the simulator for the compose demo" \
+  test -f "$app/KlingGateway.Simulator.dll" -a -f "$app/KlingGateway.Simulator.runtimeconfig.json"
+
+# 2. The key lives only in a file (as a compose or Kubernetes secret); the simulator reads the same file.
+key="smoke-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+printf '%s\n' "$key" >"$work/aimlapi_key.txt"
+sim_port=$(free_port)
+gw_port=$(free_port)
+gw="http://127.0.0.1:$gw_port"
+sim="http://127.0.0.1:$sim_port"
+
+(cd "$app" && Simulator__ApiKeyFile="$work/aimlapi_key.txt" Simulator__QueuedSeconds=1 Simulator__GeneratingSeconds=1 \
+  exec dotnet KlingGateway.Simulator.dll --urls "$sim") >"$work/simulator.log" 2>&1 &
+sim_pid=$!
+# As the image runs it: Production (the image's default), from the app directory, the ledger on its own volume.
+(cd "$app" && exec env -u DOTNET_ENVIRONMENT ASPNETCORE_ENVIRONMENT=Production \
+  AimlApi__ApiKeyFile="$work/aimlapi_key.txt" AimlApi__BaseUrl="$sim" Ledger__Path="$work/data/kling-gateway.db" \
+  Generations__StatusRefreshInterval=00:00:00.500 Gateway__ShutdownTimeout=00:00:30 \
+  dotnet KlingGateway.dll --urls "$gw") >"$work/gateway.out" 2>"$work/gateway.err" &
+gw_pid=$!
+
+# 3. Ready, asked the way the image's HEALTHCHECK asks: the published app's own --probe.
+ready=false
+for _ in $(seq 1 60); do
+  if (cd "$app" && dotnet KlingGateway.dll --probe "$gw" >/dev/null 2>&1); then ready=true; break; fi
+  kill -0 "$gw_pid" 2>/dev/null || break
+  sleep 1
+done
+check "/health/ready answers 200 to --probe" $ready
+check "/health/ready reports the ledger and the key" \
+  bash -c "curl -fsS '$gw/health/ready' | python3 -c 'import json,sys; c=json.load(sys.stdin)[\"checks\"]; sys.exit(0 if c[\"ledger\"][\"status\"]==c[\"upstream_key\"][\"status\"]==\"Healthy\" else 1)'"
+
+body='{"model":"klingai/v2-master-image-to-video","prompt":"Mona Lisa puts on glasses with her hands.","image_url":"https://raw.githubusercontent.com/aimlapi/api-docs/main/reference-files/mona_lisa_extended.jpg","duration":"5"}'
+
+# 4. One create, polled to succeeded.
+id=$(curl -sS -X POST "$gw/v1/generations" -H 'Content-Type: application/json' -d "$body" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin).get("id",""))' 2>/dev/null)
+status=""
+for _ in $(seq 1 60); do
+  [ -n "$id" ] || break
+  status=$(curl -sS "$gw/v1/generations/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])' 2>/dev/null)
+  [ "$status" = succeeded ] || [ "$status" = failed ] && break
+  sleep 0.5
+done
+check "a create polled to succeeded (id ${id:-none}, last status ${status:-none})" test "$status" = succeeded
+
+# 5. SIGTERM while a slow create is in flight: the caller still gets its normal 202 answer, and the host exits 0.
+slow=${body/hands./hands. [sim:create-delay=3]}
+curl -sS -o "$work/slow.json" -w '%{http_code}' --max-time 60 -X POST "$gw/v1/generations" \
+  -H 'Content-Type: application/json' -d "$slow" >"$work/slow.code" 2>"$work/slow.err" &
+curl_pid=$!
+in_flight=false
+for _ in $(seq 1 100); do
+  if curl -fsS "$sim/_simulator/requests" 2>/dev/null | grep -q 'create-delay=3'; then in_flight=true; break; fi
+  sleep 0.1
+done
+check "the slow create reached the upstream before SIGTERM" $in_flight
+kill -TERM "$gw_pid"
+wait "$curl_pid"
+check "the create in flight at SIGTERM completed with 202 and its generation" \
+  bash -c "[ \"\$(cat '$work/slow.code')\" = 202 ] && python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))[\"id\"].startswith(\"gen_\") else 1)' '$work/slow.json'"
+wait "$gw_pid"; gw_exit=$?; gw_pid=""
+check "the gateway exited 0 after SIGTERM (exit $gw_exit)" test "$gw_exit" -eq 0
+
+# 6. The log: one JSON object per stdout line, and the key in no line of stdout or stderr.
+check "every stdout line is one JSON object ($(wc -l <"$work/gateway.out") lines)" python3 - "$work/gateway.out" <<'PY'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+bad = [l for l in lines if not (l.startswith("{") and isinstance(json.loads(l), dict))]
+sys.exit(1 if not lines or bad else 0)
+PY
+check "the shutdown was logged" grep -q 'Application is shutting down' "$work/gateway.out"
+check "the key appears in no log line" bash -c "! grep -qF '$key' '$work/gateway.out' '$work/gateway.err'"
+
+if [ "$failed" -gt 0 ]; then
+  echo "publish-smoke: gateway stdout (last 20 lines):"; tail -n 20 "$work/gateway.out"; tail -n 20 "$work/gateway.err"
+fi
+[ "$failed" -eq 0 ]
