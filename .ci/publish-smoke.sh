@@ -34,6 +34,9 @@ check "the publish output carries the simulator for the compose demo" \
 # 2. The key lives only in a file (as a compose or Kubernetes secret); the simulator reads the same file.
 key="smoke-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 printf '%s\n' "$key" >"$work/aimlapi_key.txt"
+# A frontend's key, let in through a clients file as an operator would (Production refuses callers without one).
+client_key="client-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+printf '{"Auth":{"Clients":{"smoke":{"KeyHashes":["%s"]}}}}' "$(printf '%s' "$client_key" | sha256sum | cut -d' ' -f1)" >"$work/clients.json"
 sim_port=$(free_port)
 gw_port=$(free_port)
 gw="http://127.0.0.1:$gw_port"
@@ -45,7 +48,7 @@ sim_pid=$!
 # As the image runs it: Production (the image's default), from the app directory, the ledger on its own volume.
 (cd "$app" && exec env -u DOTNET_ENVIRONMENT ASPNETCORE_ENVIRONMENT=Production \
   AimlApi__ApiKeyFile="$work/aimlapi_key.txt" AimlApi__BaseUrl="$sim" Ledger__Path="$work/data/kling-gateway.db" \
-  Generations__StatusRefreshInterval=00:00:00.500 Gateway__ShutdownTimeout=00:00:30 \
+  Auth__ClientsFile="$work/clients.json" Generations__StatusRefreshInterval=00:00:00.500 Gateway__ShutdownTimeout=00:00:30 \
   dotnet KlingGateway.dll --urls "$gw") >"$work/gateway.out" 2>"$work/gateway.err" &
 gw_pid=$!
 
@@ -63,12 +66,14 @@ check "/health/ready reports the ledger and the key" \
 body='{"model":"klingai/v2-master-image-to-video","prompt":"Mona Lisa puts on glasses with her hands.","image_url":"https://raw.githubusercontent.com/aimlapi/api-docs/main/reference-files/mona_lisa_extended.jpg","duration":"5"}'
 
 # 4. One create, polled to succeeded.
-id=$(curl -sS -X POST "$gw/v1/generations" -H 'Content-Type: application/json' -d "$body" |
+check "a create without a client key is refused with 401" \
+  bash -c "[ \"\$(curl -sS -o /dev/null -w '%{http_code}' -X POST '$gw/v1/generations' -H 'Content-Type: application/json' -d '$body')\" = 401 ]"
+id=$(curl -sS -X POST "$gw/v1/generations" -H "X-Api-Key: $client_key" -H 'Content-Type: application/json' -d "$body" |
   python3 -c 'import json,sys; print(json.load(sys.stdin).get("id",""))' 2>/dev/null)
 status=""
 for _ in $(seq 1 60); do
   [ -n "$id" ] || break
-  status=$(curl -sS "$gw/v1/generations/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])' 2>/dev/null)
+  status=$(curl -sS -H "X-Api-Key: $client_key" "$gw/v1/generations/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])' 2>/dev/null)
   [ "$status" = succeeded ] || [ "$status" = failed ] && break
   sleep 0.5
 done
@@ -77,7 +82,7 @@ check "a create polled to succeeded (id ${id:-none}, last status ${status:-none}
 # 5. SIGTERM while a slow create is in flight: the caller still gets its normal 202 answer, and the host exits 0.
 slow=${body/hands./hands. [sim:create-delay=3]}
 curl -sS -o "$work/slow.json" -w '%{http_code}' --max-time 60 -X POST "$gw/v1/generations" \
-  -H 'Content-Type: application/json' -d "$slow" >"$work/slow.code" 2>"$work/slow.err" &
+  -H "X-Api-Key: $client_key" -H 'Content-Type: application/json' -d "$slow" >"$work/slow.code" 2>"$work/slow.err" &
 curl_pid=$!
 in_flight=false
 for _ in $(seq 1 100); do
@@ -101,6 +106,7 @@ sys.exit(1 if not lines or bad else 0)
 PY
 check "the shutdown was logged" grep -q 'Application is shutting down' "$work/gateway.out"
 check "the key appears in no log line" bash -c "! grep -qF '$key' '$work/gateway.out' '$work/gateway.err'"
+check "the client key appears in no log line" bash -c "! grep -qF '$client_key' '$work/gateway.out' '$work/gateway.err'"
 
 if [ "$failed" -gt 0 ]; then
   echo "publish-smoke: gateway stdout (last 20 lines):"; tail -n 20 "$work/gateway.out"; tail -n 20 "$work/gateway.err"

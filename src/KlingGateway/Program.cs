@@ -1,3 +1,4 @@
+using KlingGateway.Access;
 using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
@@ -19,6 +20,7 @@ builder.Services.AddGatewayLimits();
 builder.Services.AddGenerationValidation();
 builder.Services.AddUpstream();
 builder.Services.AddGenerations(builder.Configuration);
+builder.Services.AddGatewayAccess();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
 builder.Services.AddGatewayTelemetry();
@@ -29,11 +31,13 @@ app.UseGatewayRequestLogging();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseGatewayOpenApi();
+app.UseGatewayAccess();
 
 app.MapGet("/", () => TypedResults.Redirect("/swagger")).ExcludeFromDescription();
 app.MapModels();
 app.MapGenerations();
 app.MapCompatibleRoutes();
+app.MapUsage();
 app.MapGatewayHealthChecks();
 
 app.Run();

@@ -83,6 +83,11 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>, IAsyncLifet
             ["Ledger:Path"] = Path.Combine(WorkDirectory, "ledger.db"),
             ["Generations:StatusRefreshInterval"] = "00:00:00.050",
             ["Logging:Format"] = "json",
+            // The core tests call as the anonymous client, with no rate or in-flight limit; the Access tests set
+            // their own clients, keys and limits.
+            ["Auth:AllowAnonymous"] = "true",
+            ["Auth:Defaults:RequestsPerMinute"] = "0",
+            ["Auth:Defaults:MaxInFlight"] = "0",
         };
         foreach (var (key, value) in _settings)
         {

@@ -1,3 +1,4 @@
+using KlingGateway.Access;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
@@ -21,7 +22,7 @@ public static class CompatibleApi
 {
     public static IEndpointRouteBuilder MapCompatibleRoutes(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/v2").WithTags("Upstream-compatible");
+        var group = app.MapGroup("/v2").WithTags("Upstream-compatible").RequireCaller();
 
         MapFamily(group, "/video/generations", CreateRoute.Universal, "Universal");
         MapFamily(group, "/generate/video/kling/generation", CreateRoute.Legacy, "Legacy");
@@ -36,9 +37,11 @@ public static class CompatibleApi
             .WithName($"Create{name}Compatible")
             .WithSummary($"Start a generation ({name.ToLowerInvariant()} upstream route, compatible)")
             .WithDescription("The AI/ML API's own create route and body, answered in its shape ({id, status, ...}) with the gateway's " +
-                             "id. Validated exactly like POST /v1/generations; the caller's Authorization is ignored and never " +
-                             "forwarded." + extra)
+                             "id. Validated and limited exactly like POST /v1/generations, Idempotency-Key included. Authorization: Bearer " +
+                             "is read as a client key or a user's token, never forwarded; where anonymous callers are allowed, any " +
+                             "other Bearer value (such as the upstream docs' placeholder) is ignored." + extra)
             .WithMetadata(new CreateRouteMetadata(route))
+            .AddEndpointFilter<CreateAuditFilter>()
             .AddEndpointFilter<ValidationFilter>()
             .ProducesCreateProblems();
 
@@ -52,16 +55,13 @@ public static class CompatibleApi
     }
 
     private static async Task<Results<Ok<CompatibleGeneration>, ProblemHttpResult>> Create(
-        GenerationRequest request, HttpContext context, GenerationService generations, UpstreamFaults faults)
+        GenerationRequest request, HttpContext context, GuardedCreates creates)
     {
         context.LogGeneration(null, request.ModelId);
-        var outcome = await generations.CreateAsync(request, context.ClientRequestId(), context.RequestAborted);
-        var generation = outcome.Generation!;
-        context.LogGeneration(generation.Id, generation.Model);
-
-        return outcome.Fault is { } fault
-            ? faults.ToProblem(context.Response, fault, generation.Id)
-            : TypedResults.Ok(CompatibleGeneration.From(generation, withWarnings: true));
+        var answer = await creates.CreateAsync(request, context, StatusCodes.Status200OK);
+        return answer.Problem is { } problem
+            ? problem
+            : TypedResults.Ok(CompatibleGeneration.From(answer.Generation!, withWarnings: true));
     }
 
     private static async Task<Results<Ok<CompatibleGeneration>, ValidationProblem, ProblemHttpResult>> Get(
@@ -75,7 +75,7 @@ public static class CompatibleApi
         }
 
         context.LogGeneration(generationId, null);
-        var outcome = await generations.GetAsync(generationId, context.RequestAborted);
+        var outcome = await generations.GetAsync(generationId, context.Caller(), context.RequestAborted);
         if (outcome.Generation is not { } generation)
         {
             return GenerationProblems.NotFound(generationId);

@@ -54,6 +54,40 @@ public sealed record Generation
 
     /// <summary>The last time the status was fetched from the upstream.</summary>
     public DateTimeOffset? RefreshedAt { get; init; }
+
+    /// <summary>
+    /// The client (frontend) that created it; only this client, with the same <see cref="OwnerUser"/>, or an admin may
+    /// see it. Generations from before identities existed belong to the anonymous client.
+    /// </summary>
+    public string OwnerClient { get; init; } = GenerationOwner.AnonymousClient;
+
+    /// <summary>The company user (JWT claim) the client created it for, if any.</summary>
+    public string? OwnerUser { get; init; }
+
+    /// <summary>The video length asked for, in seconds: what the daily video-second budget counts.</summary>
+    public int VideoSeconds { get; init; }
+
+    /// <summary>The price at create time (video seconds × the model's price per second); 0 without a price table.</summary>
+    public decimal CostUsd { get; init; }
+
+    /// <summary>
+    /// True when the upstream refused the create, so nothing was started or billed: the generation no longer counts
+    /// against its client's budget.
+    /// </summary>
+    public bool Refunded { get; init; }
+}
+
+/// <summary>Who a generation belongs to: a client and, optionally, one of the company's users.</summary>
+/// <param name="Client">The client name from configuration (<c>Auth:Clients:{name}</c>), or <see cref="AnonymousClient"/>.</param>
+/// <param name="User">The user claim from a company JWT, or <see langword="null"/>.</param>
+public sealed record GenerationOwner(string Client, string? User)
+{
+    /// <summary>The client name of callers without credentials, when <c>Auth:AllowAnonymous</c> lets them in.</summary>
+    public const string AnonymousClient = "anonymous";
+
+    public bool Owns(Generation generation) =>
+        string.Equals(generation.OwnerClient, Client, StringComparison.Ordinal)
+        && string.Equals(generation.OwnerUser, User, StringComparison.Ordinal);
 }
 
 /// <summary>The finished video as the upstream described it.</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using KlingGateway.Access;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
@@ -29,22 +30,26 @@ public sealed partial class GenerationService(
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     GatewayMetrics metrics,
-    ILogger<GenerationService> logger)
+    ILogger<GenerationService> logger,
+    ILoggerFactory loggerFactory)
 {
+    private readonly ILogger auditLogger = loggerFactory.CreateLogger(AuditLog.Category);
+
     private const int PruneThreshold = 1024;
     private readonly ConcurrentDictionary<string, RefreshEntry> _refreshes = new(StringComparer.Ordinal);
 
-    /// <summary>Records the generation, forwards it once, and records what the upstream said.</summary>
-    public async Task<GenerationOutcome> CreateAsync(GenerationRequest request, string clientRequestId, CancellationToken cancellationToken)
+    /// <summary>The record a create starts from: queued, owned by <paramref name="owner"/>, priced per video second.</summary>
+    public Generation NewGeneration(GenerationRequest request, string clientRequestId, GenerationOwner owner, decimal pricePerSecond)
     {
         var model = request.Model ?? throw new InvalidOperationException("A validated request names a known model.");
-        var family = upstreamOptions.Value.RouteFamilyFor(model.Key);
         var now = time.GetUtcNow();
-        var generation = new Generation
+        // The catalog's default duration (5) when the body leaves it out, as the upstream does.
+        var seconds = request.Duration ?? 5;
+        return new Generation
         {
             Id = GenerationId.New(),
             Model = model.Id,
-            RouteFamily = family,
+            RouteFamily = upstreamOptions.Value.RouteFamilyFor(model.Key),
             Status = GenerationStatus.Queued,
             Warnings = request.Warnings,
             ClientRequestId = clientRequestId,
@@ -52,17 +57,29 @@ public sealed partial class GenerationService(
             RequestSummary = request.Summary(),
             CreatedAt = now,
             UpdatedAt = now,
+            OwnerClient = owner.Client,
+            OwnerUser = owner.User,
+            VideoSeconds = seconds,
+            CostUsd = seconds * pricePerSecond,
         };
+    }
 
+    /// <summary>
+    /// Forwards a generation already in the ledger (admitted against its owner's limits) once, and records what the
+    /// upstream said. A create the upstream refused outright started nothing, so it is marked refunded and stops
+    /// counting against the owner's budget; one that timed out or answered unreadably may have started, so it keeps counting.
+    /// </summary>
+    public async Task<GenerationOutcome> StartAsync(Generation generation, GenerationRequest request)
+    {
+        var family = generation.RouteFamily;
+        var model = request.Model ?? throw new InvalidOperationException("A validated request names a known model.");
+        var clientRequestId = generation.ClientRequestId ?? "";
         using var activity = GatewayMetrics.StartCreate(generation);
 
-        // Nothing is spent yet, so the caller may still cancel here.
-        await store.InsertAsync(generation, cancellationToken);
-
-        // From here the upstream may start paid work. The caller going away must not cancel the call or leave the
-        // record without its upstream id, so only the create timeout bounds it.
+        // The record is in the ledger and the upstream may now start paid work. The caller going away must not cancel
+        // the call or leave the record without its upstream id, so only the create timeout bounds it.
         var result = await upstream.CreateAsync(family, new ForwardedBody(request, family), clientRequestId, CancellationToken.None);
-        now = time.GetUtcNow();
+        var now = time.GetUtcNow();
 
         if (result.Generation is { } created)
         {
@@ -88,6 +105,7 @@ public sealed partial class GenerationService(
                 Error = CreateError(fault),
                 UpdatedAt = now,
                 CompletedAt = now,
+                Refunded = fault.Kind is not (UpstreamFaultKind.Timeout or UpstreamFaultKind.GatewayTimeout or UpstreamFaultKind.BadResponse),
             };
             LogCreateFailed(logger, generation.Id, model.Id, fault.Kind, fault.StatusCode);
         }
@@ -97,8 +115,11 @@ public sealed partial class GenerationService(
         return new GenerationOutcome(generation, result.Fault);
     }
 
-    /// <summary>The generation, refreshed from the upstream when it is due.</summary>
-    public async Task<GenerationOutcome> GetAsync(string id, CancellationToken cancellationToken)
+    /// <summary>
+    /// The generation, refreshed from the upstream when it is due; <see cref="GenerationOutcome.NotFound"/> when
+    /// <paramref name="caller"/> may not see it, exactly as for an unknown id, and before any upstream call.
+    /// </summary>
+    public async Task<GenerationOutcome> GetAsync(string id, Caller caller, CancellationToken cancellationToken)
     {
         if (!GenerationId.IsWellFormed(id))
         {
@@ -106,7 +127,7 @@ public sealed partial class GenerationService(
         }
 
         var generation = await store.FindAsync(id, cancellationToken);
-        if (generation is null)
+        if (generation is null || !caller.CanSee(generation))
         {
             return GenerationOutcome.NotFound;
         }
@@ -176,6 +197,7 @@ public sealed partial class GenerationService(
                 _refreshes.TryRemove(generation.Id, out _);
                 metrics.Finished(updated);
                 LogFinished(logger, updated.Id, updated.Model, updated.Status.ToApiString(), updated.UpstreamStatus);
+                AuditLog.Completed(auditLogger, updated);
             }
 
             entry.CompletedAt = updated.RefreshedAt;

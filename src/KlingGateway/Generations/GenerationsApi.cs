@@ -1,3 +1,4 @@
+using KlingGateway.Access;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
@@ -19,7 +20,7 @@ public static class GenerationsApi
 {
     public static RouteGroupBuilder MapGenerations(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/v1/generations").WithTags("Generations");
+        var group = app.MapGroup("/v1/generations").WithTags("Generations").RequireCaller();
 
         group.MapPost("/", Create)
             .WithName("CreateGeneration")
@@ -27,8 +28,11 @@ public static class GenerationsApi
             .WithDescription("Validates the body against the rules of its model, forwards it once to the AI/ML API with the " +
                              "server's key, and answers 202 with the gateway's own generation id and a Location to poll. " +
                              "The body is the upstream's body for the chosen model (see the schemas, discriminated by model). " +
-                             "Invalid input is one 400 problem listing every fault, keyed by JSON path.")
+                             "Invalid input is one 400 problem listing every fault, keyed by JSON path. The caller's in-flight " +
+                             "and daily limits are checked first (429 problems saying what remains). An Idempotency-Key header " +
+                             "makes retries safe: the same key and body return the same generation for 24 hours.")
             .WithMetadata(new CreateRouteMetadata(CreateRoute.Gateway))
+            .AddEndpointFilter<CreateAuditFilter>()
             .AddEndpointFilter<ValidationFilter>()
             .ProducesCreateProblems();
 
@@ -43,26 +47,25 @@ public static class GenerationsApi
         group.MapGet("/", List)
             .WithName("ListGenerations")
             .WithSummary("List generations")
-            .WithDescription("Newest first, from the gateway's ledger (no upstream calls). Filter by status and model; page with " +
-                             "limit (1..100, default 20) and the next_cursor of the previous page.")
+            .WithDescription("Newest first, from the gateway's ledger (no upstream calls): the caller's own generations (an admin " +
+                             "client sees all). Filter by status and model; page with limit (1..100, default 20) and the next_cursor " +
+                             "of the previous page.")
             .ProducesProblem(StatusCodes.Status400BadRequest);
 
         return group;
     }
 
     private static async Task<Results<Accepted<GenerationResource>, ProblemHttpResult>> Create(
-        GenerationRequest request, HttpContext context, GenerationService generations, UpstreamFaults faults)
+        GenerationRequest request, HttpContext context, GuardedCreates creates)
     {
         context.LogGeneration(null, request.ModelId);
-        var outcome = await generations.CreateAsync(request, context.ClientRequestId(), context.RequestAborted);
-        var generation = outcome.Generation!;
-        context.LogGeneration(generation.Id, generation.Model);
-
-        if (outcome.Fault is { } fault)
+        var answer = await creates.CreateAsync(request, context, StatusCodes.Status202Accepted);
+        if (answer.Problem is { } problem)
         {
-            return faults.ToProblem(context.Response, fault, generation.Id);
+            return problem;
         }
 
+        var generation = answer.Generation!;
         return TypedResults.Accepted($"/v1/generations/{generation.Id}", GenerationResource.From(generation));
     }
 
@@ -70,7 +73,7 @@ public static class GenerationsApi
         string id, HttpContext context, GenerationService generations, UpstreamFaults faults)
     {
         context.LogGeneration(id, null);
-        var outcome = await generations.GetAsync(id, context.RequestAborted);
+        var outcome = await generations.GetAsync(id, context.Caller(), context.RequestAborted);
         if (outcome.Generation is not { } generation)
         {
             return GenerationProblems.NotFound(id);
@@ -83,6 +86,7 @@ public static class GenerationsApi
     }
 
     private static async Task<Results<Ok<GenerationList>, ValidationProblem>> List(
+        HttpContext context,
         IGenerationStore store,
         IOptions<GenerationOptions> options,
         CancellationToken cancellationToken,
@@ -134,7 +138,9 @@ public static class GenerationsApi
             return TypedResults.ValidationProblem(errors, title: "The query is not valid");
         }
 
-        var page = await store.ListAsync(new GenerationQuery(statusFilter, model, limit ?? settings.DefaultPageSize, after), cancellationToken);
+        var caller = context.Caller();
+        var query = new GenerationQuery(statusFilter, model, limit ?? settings.DefaultPageSize, after) { Owner = caller.IsAdmin ? null : caller.Owner };
+        var page = await store.ListAsync(query, cancellationToken);
         return TypedResults.Ok(new GenerationList([.. page.Items.Select(GenerationResource.From)], page.Next?.ToString()));
     }
 }
@@ -151,6 +157,9 @@ internal static class GenerationProblems
     /// <summary>Every answer a create can give besides success, for the OpenAPI document.</summary>
     public static RouteHandlerBuilder ProducesCreateProblems(this RouteHandlerBuilder builder) => builder
         .ProducesValidationProblem()
+        .ProducesProblem(StatusCodes.Status401Unauthorized)
+        .ProducesProblem(StatusCodes.Status409Conflict)
+        .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
         .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
         .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
         .ProducesProblem(StatusCodes.Status429TooManyRequests)
@@ -160,6 +169,7 @@ internal static class GenerationProblems
 
     /// <summary>Every answer a status read can give besides success.</summary>
     public static RouteHandlerBuilder ProducesStatusProblems(this RouteHandlerBuilder builder) => builder
+        .ProducesProblem(StatusCodes.Status401Unauthorized)
         .ProducesProblem(StatusCodes.Status404NotFound)
         .ProducesProblem(StatusCodes.Status429TooManyRequests)
         .ProducesProblem(StatusCodes.Status502BadGateway)

@@ -36,6 +36,9 @@ public interface IGenerationStore
 /// <param name="After">Start after this position (from the previous page's <see cref="GenerationPage.Next"/>), or at the newest.</param>
 public sealed record GenerationQuery(GenerationStatus? Status, string? Model, int Limit, GenerationCursor? After)
 {
+    /// <summary>Only generations of this owner (client and user, exactly); <see langword="null"/> lists every owner's (admin).</summary>
+    public GenerationOwner? Owner { get; init; }
+
     /// <summary>The largest page the store returns; a larger <see cref="Limit"/> is a programming error.</summary>
     public const int MaxLimit = 100;
 }

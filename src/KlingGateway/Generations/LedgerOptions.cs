@@ -14,6 +14,20 @@ public sealed class LedgerOptions
     /// </summary>
     public string Path { get; set; } = "data/kling-gateway.db";
 
+    /// <summary>
+    /// Where the ledger lives (<c>Ledger:Provider</c>): <c>sqlite</c> (the default, one file, one replica) or
+    /// <c>postgres</c> (shared by every replica using the same <see cref="ConnectionString"/>).
+    /// </summary>
+    public string Provider { get; set; } = SqliteProvider;
+
+    /// <summary>The PostgreSQL connection string (<c>Ledger:ConnectionString</c>, <c>Ledger__ConnectionString</c>); never logged.</summary>
+    public string? ConnectionString { get; set; }
+
+    public const string SqliteProvider = "sqlite";
+    public const string PostgresProvider = "postgres";
+
+    public bool UsesPostgres => string.Equals(Provider?.Trim(), PostgresProvider, StringComparison.OrdinalIgnoreCase);
+
     /// <summary>The absolute file path: <see cref="Path"/> resolved against <paramref name="contentRootPath"/> when relative.</summary>
     public string ResolveFullPath(string contentRootPath) =>
         System.IO.Path.GetFullPath(System.IO.Path.Combine(contentRootPath, Path));
@@ -24,6 +38,36 @@ public sealed class LedgerOptionsValidator : IValidateOptions<LedgerOptions>
 {
     public ValidateOptionsResult Validate(string? name, LedgerOptions options)
     {
+        if (!options.UsesPostgres && !string.Equals(options.Provider?.Trim(), LedgerOptions.SqliteProvider, StringComparison.OrdinalIgnoreCase))
+        {
+            return ValidateOptionsResult.Fail(
+                $"Ledger:Provider '{options.Provider}' is not known. Set Ledger:Provider (or Ledger__Provider) to sqlite or postgres.");
+        }
+
+        if (options.UsesPostgres)
+        {
+            if (string.IsNullOrWhiteSpace(options.ConnectionString))
+            {
+                return ValidateOptionsResult.Fail(
+                    "Ledger:Provider is postgres but Ledger:ConnectionString is empty. Set it (or the environment variable " +
+                    "Ledger__ConnectionString), for example Host=db;Database=kling;Username=kling;Password=...");
+            }
+
+            try
+            {
+                _ = new Npgsql.NpgsqlConnectionStringBuilder(options.ConnectionString);
+            }
+            catch (ArgumentException)
+            {
+                // The string itself is not repeated: it may hold a password.
+                return ValidateOptionsResult.Fail(
+                    "Ledger:ConnectionString is not a valid PostgreSQL connection string (keywords such as Host, Database, " +
+                    "Username, Password separated by semicolons). Set Ledger:ConnectionString or Ledger__ConnectionString.");
+            }
+
+            return ValidateOptionsResult.Success;
+        }
+
         if (string.IsNullOrWhiteSpace(options.Path))
         {
             return ValidateOptionsResult.Fail(
@@ -56,8 +100,9 @@ public sealed class LedgerOptionsValidator : IValidateOptions<LedgerOptions>
 public static class LedgerServiceCollectionExtensions
 {
     /// <summary>
-    /// Binds <see cref="LedgerOptions"/> from the <c>Ledger</c> section, validated on start, and registers
-    /// <see cref="SqliteGenerationStore"/> as the singleton <see cref="IGenerationStore"/>. The host must call
+    /// Binds <see cref="LedgerOptions"/> from the <c>Ledger</c> section, validated on start, and registers the
+    /// configured store (<see cref="SqliteGenerationStore"/> or <see cref="PostgresGenerationStore"/>) as the singleton
+    /// <see cref="IGenerationStore"/> and <see cref="ILedgerAccounting"/>. The host must call
     /// <see cref="IGenerationStore.InitializeAsync"/> before serving.
     /// </summary>
     public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration)
@@ -70,7 +115,13 @@ public static class LedgerServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LedgerOptions>, LedgerOptionsValidator>());
         // One instance behind both names, so the host disposes it once (closing its pooled connections).
         services.TryAddSingleton<SqliteGenerationStore>();
-        services.TryAddSingleton<IGenerationStore>(provider => provider.GetRequiredService<SqliteGenerationStore>());
+        services.TryAddSingleton<PostgresGenerationStore>();
+        // Chosen when first resolved, from the validated options, so every configuration source has been read.
+        services.TryAddSingleton<SqlLedgerStore>(provider => provider.GetRequiredService<IOptions<LedgerOptions>>().Value.UsesPostgres
+            ? provider.GetRequiredService<PostgresGenerationStore>()
+            : provider.GetRequiredService<SqliteGenerationStore>());
+        services.TryAddSingleton<IGenerationStore>(provider => provider.GetRequiredService<SqlLedgerStore>());
+        services.TryAddSingleton<ILedgerAccounting>(provider => provider.GetRequiredService<SqlLedgerStore>());
         return services;
     }
 }

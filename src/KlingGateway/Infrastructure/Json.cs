@@ -20,6 +20,7 @@ namespace KlingGateway.Infrastructure;
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(ModelResource))]
 [JsonSerializable(typeof(HealthAnswer))]
+[JsonSerializable(typeof(KlingGateway.Access.ClientUsage))]
 public sealed partial class GatewayJsonContext : JsonSerializerContext;
 
 public static class JsonExtensions

@@ -1,4 +1,5 @@
 using System.Reflection;
+using Microsoft.OpenApi;
 
 namespace KlingGateway.Infrastructure;
 
@@ -6,6 +7,7 @@ namespace KlingGateway.Infrastructure;
 public static class OpenApiExtensions
 {
     public const string DocumentName = "v1";
+    private const string ApiKeyScheme = "ApiKey";
 
     public static IServiceCollection AddGatewayOpenApi(this IServiceCollection services)
     {
@@ -21,6 +23,20 @@ public static class OpenApiExtensions
                     "model's rules before anything is spent, attaches the server-held key (callers never send or see one), " +
                     "gives each generation its own id and one normalized status, and offers drop-in copies of the upstream's " +
                     "own routes. A generation takes minutes: create it, then poll its status.",
+            });
+
+            // "Authorize" in Swagger UI: the key typed there is sent as X-Api-Key and kept in the browser; the document
+            // itself only names the header.
+            options.AddSecurityDefinition(ApiKeyScheme, new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.ApiKey,
+                In = ParameterLocation.Header,
+                Name = "X-Api-Key",
+                Description = "A client key of this gateway (not the AI/ML API key). It may also be sent as Authorization: Bearer.",
+            });
+            options.AddSecurityRequirement(document => new OpenApiSecurityRequirement
+            {
+                [new OpenApiSecuritySchemeReference(ApiKeyScheme, document)] = [],
             });
 
             // Nullable annotations decide what the document calls nullable and required.

@@ -1,3 +1,4 @@
+using KlingGateway.Access;
 using KlingGateway.Upstream;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -15,7 +16,7 @@ public static class ModelsApi
 {
     public static RouteGroupBuilder MapModels(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/v1/models").WithTags("Models");
+        var group = app.MapGroup("/v1/models").WithTags("Models").RequireCaller();
 
         group.MapGet("/", List)
             .WithName("ListModels")

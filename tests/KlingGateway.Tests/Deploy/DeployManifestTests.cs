@@ -53,7 +53,7 @@ public sealed partial class DeployManifestTests(GatewayFactory gateway) : IClass
         var present = Directory.GetFiles(baseDirectory, "*.yaml").Select(f => Path.GetFileName(f)!).Where(f => f != "kustomization.yaml").Order().ToList();
         Assert.Equal(present, listed);
         Assert.Equal(
-            ["ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget", "Service"],
+            ["ConfigMap", "ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget", "Service"],
             Base().Select(d => (string)d["kind"]!).Order().ToList());
     }
 
@@ -95,7 +95,7 @@ public sealed partial class DeployManifestTests(GatewayFactory gateway) : IClass
         Assert.Equal(["ALL"], security["capabilities"]!["drop"]!.AsArray().Select(c => (string)c!));
 
         // The ledger is written where a PersistentVolumeClaim is mounted, the same place the image keeps it.
-        var settings = Base().Single(d => (string?)d["kind"] == "ConfigMap")["data"]!;
+        var settings = Base().Single(d => (string?)d["kind"] == "ConfigMap" && (string?)d["metadata"]!["name"] == "kling-gateway-settings")["data"]!;
         var ledger = (string)settings["Ledger__Path"]!;
         Assert.Equal(ImageLedgerPath, ledger);
         var mounts = container["volumeMounts"]!.AsArray().ToDictionary(m => (string)m!["name"]!, m => (string)m!["mountPath"]!);
@@ -109,6 +109,11 @@ public sealed partial class DeployManifestTests(GatewayFactory gateway) : IClass
         var secretVolume = mounts.Single(m => m.Value == settingsDirectory).Key;
         Assert.NotNull(volumes[secretVolume]["secret"]);
         Assert.DoesNotContain(env.Keys.Concat(settings.AsObject().Select(p => p.Key)), k => k.Contains("ApiKey", StringComparison.Ordinal));
+
+        // The clients file the gateway watches is the clients ConfigMap, mounted where Auth__ClientsFile points.
+        var clientsFile = (string)settings["Auth__ClientsFile"]!;
+        var clientsVolume = mounts.Single(m => m.Value == Path.GetDirectoryName(clientsFile)).Key;
+        Assert.Equal("kling-gateway-clients", (string?)volumes[clientsVolume]["configMap"]!["name"]);
 
         // Kubernetes waits long enough for the shutdown timeout to let creates in flight finish.
         var shutdown = TimeSpan.Parse((string)settings["Gateway__ShutdownTimeout"]!, System.Globalization.CultureInfo.InvariantCulture);

@@ -1,0 +1,287 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using KlingGateway.Generations;
+using KlingGateway.Infrastructure;
+using KlingGateway.Models;
+using KlingGateway.Upstream;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace KlingGateway.Access;
+
+/// <summary>What a create route answers: the generation, or a problem (refusal, upstream fault, or their replay).</summary>
+public readonly record struct CreateAnswer(Generation? Generation, ProblemHttpResult? Problem);
+
+/// <summary>
+/// Every create route goes through here: the <c>Idempotency-Key</c>, the caller's in-flight and daily limits
+/// (checked and reserved in the ledger before the upstream is called), the one forward, and the audit events.
+/// </summary>
+public sealed partial class GuardedCreates(
+    GenerationService generations,
+    IGenerationStore store,
+    ILedgerAccounting accounting,
+    ClientDirectory clients,
+    UpstreamFaults faults,
+    IOptions<AimlApiOptions> upstreamOptions,
+    TimeProvider time,
+    ILoggerFactory loggerFactory)
+{
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    /// <summary>How long a key is kept: a retry with it within this time returns the first answer.</summary>
+    public static readonly TimeSpan IdempotencyKeyLifetime = TimeSpan.FromHours(24);
+
+    private static readonly TimeSpan WaitStep = TimeSpan.FromMilliseconds(100);
+    private const string ReachedItem = "KlingGateway.CreateReached";
+
+    private readonly ILogger _audit = loggerFactory.CreateLogger(AuditLog.Category);
+
+    /// <summary>Whether the request got past validation to <see cref="CreateAsync"/> (for the validation-refusal audit).</summary>
+    public static bool Reached(HttpContext context) => context.Items.ContainsKey(ReachedItem);
+
+    public async Task<CreateAnswer> CreateAsync(GenerationRequest request, HttpContext context, int successStatus)
+    {
+        context.Items[ReachedItem] = true;
+        var caller = context.Caller();
+        var images = AuditLog.ImageHashes(request);
+        var cancellationToken = context.RequestAborted;
+
+        var key = context.Request.Headers[IdempotencyKeyHeader].ToString();
+        if (context.Request.Headers.ContainsKey(IdempotencyKeyHeader) && !ValidKey().IsMatch(key))
+        {
+            return Refuse(caller, request, images, "invalid_idempotency_key", StatusCodes.Status400BadRequest, "The Idempotency-Key is not valid",
+                "An Idempotency-Key is 1 to 255 visible ASCII characters, for example a UUID.");
+        }
+
+        var idempotencyKey = key.Length > 0 ? key : null;
+        if (idempotencyKey is not null)
+        {
+            var held = await HoldKeyAsync(caller, idempotencyKey, RequestHash(request), cancellationToken);
+            if (held is not null)
+            {
+                return await AnswerHeldKeyAsync(held, caller, request, images, cancellationToken);
+            }
+        }
+
+        var model = request.Model ?? throw new InvalidOperationException("A validated request names a known model.");
+        var generation = generations.NewGeneration(request, context.ClientRequestId(), caller.Owner, clients.PricePerSecond(model));
+        var now = time.GetUtcNow();
+        var dayStart = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
+        var limits = caller.Client.Limits;
+        Admission admission;
+        try
+        {
+            admission = await accounting.AdmitAsync(generation, new AdmissionLimits(
+                NullIfZero(limits.MaxInFlight),
+                NullIfZero(limits.DailyVideoSeconds),
+                limits.DailyBudgetUsd > 0 ? limits.DailyBudgetUsd : null,
+                dayStart,
+                now - clients.Options.InFlightExpiry), idempotencyKey, cancellationToken);
+        }
+        catch when (idempotencyKey is not null)
+        {
+            // Nothing was created: free the key so a retry can run.
+            await accounting.ReleaseIdempotencyKeyAsync(caller.Client.Name, idempotencyKey, CancellationToken.None);
+            throw;
+        }
+
+        if (!admission.Admitted)
+        {
+            if (idempotencyKey is not null)
+            {
+                await accounting.ReleaseIdempotencyKeyAsync(caller.Client.Name, idempotencyKey, CancellationToken.None);
+            }
+
+            return LimitRefusal(context, caller, request, images, generation, admission, dayStart);
+        }
+
+        var outcome = await generations.StartAsync(generation, request);
+        generation = outcome.Generation!;
+        context.LogGeneration(generation.Id, generation.Model);
+        AuditLog.Created(_audit, caller, generation, images);
+
+        ProblemHttpResult? problem = null;
+        string? problemCode = null;
+        if (outcome.Fault is { } fault)
+        {
+            problem = faults.ToProblem(context.Response, fault, generation.Id);
+            problemCode = UpstreamFaults.Describe(fault).Code;
+        }
+
+        if (idempotencyKey is not null)
+        {
+            await accounting.CompleteIdempotencyKeyAsync(
+                caller.Client.Name, idempotencyKey, problem?.StatusCode ?? successStatus, problemCode, CancellationToken.None);
+        }
+
+        return new CreateAnswer(generation, problem);
+    }
+
+    /// <summary>Null when this request now holds the key; otherwise the record of the request that does.</summary>
+    private async Task<IdempotencyRecord?> HoldKeyAsync(Caller caller, string key, string hash, CancellationToken cancellationToken)
+    {
+        // The first request may still be waiting for the upstream's create answer: wait for it, a little longer than
+        // the create timeout allows it.
+        var deadline = time.GetUtcNow() + upstreamOptions.Value.CreateTimeout + TimeSpan.FromSeconds(5);
+        while (true)
+        {
+            var now = time.GetUtcNow();
+            var held = await accounting.ClaimIdempotencyKeyAsync(
+                new IdempotencyClaim(caller.Client.Name, key, hash, now, now + IdempotencyKeyLifetime), cancellationToken);
+            if (held is null || held.RequestHash != hash || held.IsComplete || now >= deadline)
+            {
+                return held;
+            }
+
+            await Task.Delay(WaitStep, time, cancellationToken);
+        }
+    }
+
+    private async Task<CreateAnswer> AnswerHeldKeyAsync(
+        IdempotencyRecord held, Caller caller, GenerationRequest request, string images, CancellationToken cancellationToken)
+    {
+        if (held.RequestHash != RequestHash(request))
+        {
+            return Refuse(caller, request, images, "idempotency_key_reused", StatusCodes.Status422UnprocessableEntity,
+                "The Idempotency-Key was used with another body",
+                "This Idempotency-Key was already used in the last 24 hours with a different request body. Use a new key for a new request.");
+        }
+
+        if (!held.IsComplete || held.GenerationId is null)
+        {
+            return Refuse(caller, request, images, "idempotency_key_in_progress", StatusCodes.Status409Conflict,
+                "A request with this Idempotency-Key is still in progress",
+                "The first request with this Idempotency-Key has not finished yet. Retry with the same key shortly.");
+        }
+
+        var generation = await store.FindAsync(held.GenerationId, cancellationToken);
+        if (generation is null || !caller.CanSee(generation))
+        {
+            // Another user of the same client: their generation is not this caller's to see.
+            return Refuse(caller, request, images, "idempotency_key_reused", StatusCodes.Status422UnprocessableEntity,
+                "The Idempotency-Key was used by someone else",
+                "This Idempotency-Key was already used in the last 24 hours by another user of this client. Use a new key.");
+        }
+
+        AuditLog.Replayed(_audit, caller, generation, images);
+        if (held.ProblemCode is null)
+        {
+            return new CreateAnswer(generation, null);
+        }
+
+        return new CreateAnswer(generation, TypedResults.Problem(
+            generation.Error?.Message ?? "The create under this Idempotency-Key failed.",
+            statusCode: held.StatusCode,
+            title: "The create under this Idempotency-Key failed",
+            extensions: new Dictionary<string, object?>
+            {
+                ["code"] = held.ProblemCode,
+                ["generation_id"] = generation.Id,
+                ["idempotent_replay"] = true,
+            }));
+    }
+
+    private CreateAnswer LimitRefusal(
+        HttpContext context, Caller caller, GenerationRequest request, string images, Generation generation, Admission admission, DateTimeOffset dayStart)
+    {
+        var limits = caller.Client.Limits;
+        var resetsAt = dayStart.AddDays(1);
+        var untilReset = Math.Max(1, (int)Math.Ceiling((resetsAt - time.GetUtcNow()).TotalSeconds));
+        var extensions = new Dictionary<string, object?>
+        {
+            ["in_flight"] = admission.InFlight,
+            ["requested_video_seconds"] = generation.VideoSeconds,
+        };
+        if (limits.MaxInFlight > 0)
+        {
+            extensions["max_in_flight"] = limits.MaxInFlight;
+        }
+
+        if (limits.DailyVideoSeconds > 0)
+        {
+            extensions["daily_video_seconds"] = limits.DailyVideoSeconds;
+            extensions["remaining_video_seconds"] = Math.Max(0, limits.DailyVideoSeconds - admission.SpentVideoSeconds);
+        }
+
+        if (limits.DailyBudgetUsd > 0)
+        {
+            extensions["requested_usd"] = generation.CostUsd;
+            extensions["daily_budget_usd"] = limits.DailyBudgetUsd;
+            extensions["remaining_usd"] = Math.Max(0, limits.DailyBudgetUsd - admission.SpentUsd);
+        }
+
+        string code, title, detail;
+        int retryAfter;
+        switch (admission.Refusal)
+        {
+            case AdmissionRefusal.InFlight:
+                code = "too_many_in_flight";
+                title = "Too many generations in flight";
+                detail = string.Create(CultureInfo.InvariantCulture,
+                    $"This client has {admission.InFlight} generations queued or processing and may have at most {limits.MaxInFlight} at once. Retry when one finishes.");
+                retryAfter = upstreamOptions.Value.DefaultRetryAfterSeconds;
+                break;
+            case AdmissionRefusal.VideoSeconds:
+                code = "daily_video_seconds_exhausted";
+                title = "The daily video-second budget would be exceeded";
+                detail = string.Create(CultureInfo.InvariantCulture,
+                    $"This generation needs {generation.VideoSeconds} video seconds; this client has {extensions["remaining_video_seconds"]} of its {limits.DailyVideoSeconds} left today. The budget resets at {resetsAt:yyyy-MM-dd'T'HH:mm:ss'Z'}.");
+                retryAfter = untilReset;
+                extensions["resets_at"] = resetsAt;
+                break;
+            default:
+                code = "daily_budget_exhausted";
+                title = "The daily budget would be exceeded";
+                detail = string.Create(CultureInfo.InvariantCulture,
+                    $"This generation costs {generation.CostUsd} USD; this client has {extensions["remaining_usd"]} USD of its {limits.DailyBudgetUsd} USD left today. The budget resets at {resetsAt:yyyy-MM-dd'T'HH:mm:ss'Z'}.");
+                retryAfter = untilReset;
+                extensions["resets_at"] = resetsAt;
+                break;
+        }
+
+        extensions["code"] = code;
+        context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+        AuditLog.Refused(_audit, caller, request.ModelId, images, code, detail);
+        // 429: the caller is over a quota that frees up with time (a generation finishing, the next UTC day).
+        return new CreateAnswer(null, TypedResults.Problem(detail, statusCode: StatusCodes.Status429TooManyRequests, title: title, extensions: extensions));
+    }
+
+    private CreateAnswer Refuse(Caller caller, GenerationRequest request, string images, string code, int status, string title, string detail)
+    {
+        AuditLog.Refused(_audit, caller, request.ModelId, images, code, detail);
+        return new CreateAnswer(null, TypedResults.Problem(detail, statusCode: status, title: title,
+            extensions: new Dictionary<string, object?> { ["code"] = code }));
+    }
+
+    /// <summary>SHA-256 of the request summary (image data already reduced to hashes), so equal bodies compare equal.</summary>
+    private static string RequestHash(GenerationRequest request) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(request.Summary())));
+
+    private static int? NullIfZero(int value) => value > 0 ? value : null;
+
+    [GeneratedRegex("^[\\x21-\\x7E]{1,255}$")]
+    private static partial Regex ValidKey();
+}
+
+/// <summary>Logs a create refused by validation (400, 413, 415) as an audit event; runs outside <see cref="ValidationFilter"/>.</summary>
+public sealed class CreateAuditFilter(ILoggerFactory loggerFactory) : IEndpointFilter
+{
+    private readonly ILogger _audit = loggerFactory.CreateLogger(AuditLog.Category);
+
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var result = await next(context);
+        if (!GuardedCreates.Reached(context.HttpContext)
+            && result is IStatusCodeHttpResult { StatusCode: >= 400 } refused
+            && context.Arguments.OfType<GenerationRequest>().FirstOrDefault() is { } request)
+        {
+            var images = request.Rejection == RequestRejection.None ? AuditLog.ImageHashes(request) : "";
+            AuditLog.Refused(_audit, context.HttpContext.Caller(), request.ModelId, images, "validation",
+                string.Create(CultureInfo.InvariantCulture, $"{refused.StatusCode} {request.Rejection}"));
+        }
+
+        return result;
+    }
+}

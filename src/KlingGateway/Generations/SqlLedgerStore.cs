@@ -1,0 +1,508 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace KlingGateway.Generations;
+
+/// <summary>
+/// The ledger's SQL, shared by the SQLite and PostgreSQL stores: both take <c>@name</c> parameters,
+/// <c>ON CONFLICT DO NOTHING</c> and row-value comparisons, so only the schema, connections and the per-client
+/// admission lock differ (<see cref="SqliteGenerationStore"/>, <see cref="PostgresGenerationStore"/>).
+/// </summary>
+/// <remarks>
+/// Timestamps are stored as fixed-width ISO-8601 UTC text with all seven fractional digits in both databases, so text
+/// order is time order, a value reads back to the exact tick (the cursor compares ticks), and the first ten characters
+/// are the UTC day the usage report groups by. Money is stored as whole micro-dollars, so sums are exact.
+/// </remarks>
+public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
+{
+    private const string TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
+    private const decimal MicrosPerUsd = 1_000_000m;
+
+    private const string Columns = """
+        id, upstream_id, model, route_family, status, upstream_status,
+        video_url, video_content_type, video_file_name, video_file_size,
+        error_code, error_message, credits_used, tokens_used, warnings,
+        client_request_id, external_task_id, request_summary,
+        created_at, updated_at, completed_at, refreshed_at,
+        owner_client, owner_user, video_seconds, cost_micros, refunded
+        """;
+
+    private const string SelectColumns = "SELECT " + Columns + "\nFROM generations";
+
+    private const string InsertSql = "INSERT INTO generations (" + Columns + """
+        )
+        VALUES (
+            @id, @upstream_id, @model, @route_family, @status, @upstream_status,
+            @video_url, @video_content_type, @video_file_name, @video_file_size,
+            @error_code, @error_message, @credits_used, @tokens_used, @warnings,
+            @client_request_id, @external_task_id, @request_summary,
+            @created_at, @updated_at, @completed_at, @refreshed_at,
+            @owner_client, @owner_user, @video_seconds, @cost_micros, @refunded);
+        """;
+
+    private const string IdempotencyColumns =
+        "client, idempotency_key, request_hash, generation_id, status_code, problem_code, created_at, expires_at";
+
+    // Both statuses that mean "the upstream may still be working on it".
+    private const string Unfinished = "status IN ('queued', 'processing')";
+
+    public abstract Task InitializeAsync(CancellationToken cancellationToken);
+
+    public abstract Task<bool> IsReachableAsync(CancellationToken cancellationToken);
+
+    /// <summary>An open connection with the provider's per-connection settings applied.</summary>
+    protected abstract Task<DbConnection> OpenAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// A transaction that holds a lock no other admission for <paramref name="client"/> (on any replica) can hold at
+    /// the same time, until it commits or rolls back.
+    /// </summary>
+    protected abstract Task<DbTransaction> BeginClientLockAsync(DbConnection connection, string client, CancellationToken cancellationToken);
+
+    public async Task InsertAsync(Generation generation, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(generation);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = InsertSql;
+        AddParameters(command, generation);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task UpdateAsync(Generation generation, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(generation);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        // created_at is left alone: it orders the list and keys the cursor, so moving it could repeat or skip rows.
+        command.CommandText = """
+            UPDATE generations SET
+                upstream_id = @upstream_id, model = @model, route_family = @route_family,
+                status = @status, upstream_status = @upstream_status,
+                video_url = @video_url, video_content_type = @video_content_type,
+                video_file_name = @video_file_name, video_file_size = @video_file_size,
+                error_code = @error_code, error_message = @error_message,
+                credits_used = @credits_used, tokens_used = @tokens_used, warnings = @warnings,
+                client_request_id = @client_request_id, external_task_id = @external_task_id,
+                request_summary = @request_summary,
+                updated_at = @updated_at, completed_at = @completed_at, refreshed_at = @refreshed_at,
+                owner_client = @owner_client, owner_user = @owner_user,
+                video_seconds = @video_seconds, cost_micros = @cost_micros, refunded = @refunded
+            WHERE id = @id;
+            """;
+        AddParameters(command, generation);
+        var rows = await command.ExecuteNonQueryAsync(cancellationToken);
+        if (rows == 0)
+        {
+            throw new KeyNotFoundException($"The ledger has no generation {generation.Id} to update.");
+        }
+    }
+
+    public async Task<Generation?> FindAsync(string id, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = SelectColumns + "\nWHERE id = @id;";
+        Add(command, "@id", id);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadGeneration(reader) : null;
+    }
+
+    public async Task<GenerationPage> ListAsync(GenerationQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.Limit, GenerationQuery.MaxLimit);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+
+        // Only fixed fragments are joined; every value goes in as a parameter.
+        var sql = new StringBuilder(SelectColumns);
+        var conditions = new List<string>(5);
+        if (query.Status is { } status)
+        {
+            conditions.Add("status = @status");
+            Add(command, "@status", status.ToApiString());
+        }
+
+        if (query.Model is not null)
+        {
+            conditions.Add("model = @model");
+            Add(command, "@model", query.Model);
+        }
+
+        if (query.Owner is { } owner)
+        {
+            conditions.Add("owner_client = @owner_client");
+            Add(command, "@owner_client", owner.Client);
+            if (owner.User is null)
+            {
+                conditions.Add("owner_user IS NULL");
+            }
+            else
+            {
+                conditions.Add("owner_user = @owner_user");
+                Add(command, "@owner_user", owner.User);
+            }
+        }
+
+        if (query.After is { } after)
+        {
+            // Row-value comparison: strictly after the cursor in (created_at desc, id desc) order, index-friendly.
+            conditions.Add("(created_at, id) < (@after_created_at, @after_id)");
+            Add(command, "@after_created_at", FormatTimestamp(after.CreatedAt));
+            Add(command, "@after_id", after.Id);
+        }
+
+        if (conditions.Count > 0)
+        {
+            sql.Append("\nWHERE ").AppendJoin(" AND ", conditions);
+        }
+
+        // One row more than asked tells whether there is a next page without a second query.
+        sql.Append("\nORDER BY created_at DESC, id DESC\nLIMIT @limit;");
+        Add(command, "@limit", query.Limit + 1);
+        command.CommandText = sql.ToString();
+
+        var items = new List<Generation>(query.Limit + 1);
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                items.Add(ReadGeneration(reader));
+            }
+        }
+
+        if (items.Count <= query.Limit)
+        {
+            return new GenerationPage(items, Next: null);
+        }
+
+        items.RemoveAt(items.Count - 1);
+        var last = items[^1];
+        return new GenerationPage(items, new GenerationCursor(last.CreatedAt, last.Id));
+    }
+
+    public async Task<Admission> AdmitAsync(
+        Generation generation, AdmissionLimits limits, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(generation);
+        ArgumentNullException.ThrowIfNull(limits);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = await BeginClientLockAsync(connection, generation.OwnerClient, cancellationToken);
+
+        int inFlight, seconds;
+        long costMicros;
+        await using (var state = connection.CreateCommand())
+        {
+            state.Transaction = transaction;
+            // Read under the client's lock: no other admission for this client can insert between this read and the insert below.
+            state.CommandText = $"""
+                SELECT
+                    (SELECT COUNT(*) FROM generations
+                     WHERE owner_client = @client AND {Unfinished} AND created_at >= @in_flight_since),
+                    (SELECT COALESCE(SUM(video_seconds), 0) FROM generations
+                     WHERE owner_client = @client AND refunded = 0 AND created_at >= @day_start),
+                    (SELECT COALESCE(SUM(cost_micros), 0) FROM generations
+                     WHERE owner_client = @client AND refunded = 0 AND created_at >= @day_start);
+                """;
+            Add(state, "@client", generation.OwnerClient);
+            Add(state, "@in_flight_since", FormatTimestamp(limits.InFlightSince));
+            Add(state, "@day_start", FormatTimestamp(limits.DayStart));
+            await using var reader = await state.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            inFlight = Convert.ToInt32(reader.GetValue(0), CultureInfo.InvariantCulture);
+            seconds = Convert.ToInt32(reader.GetValue(1), CultureInfo.InvariantCulture);
+            costMicros = Convert.ToInt64(reader.GetValue(2), CultureInfo.InvariantCulture);
+        }
+
+        var spentUsd = costMicros / MicrosPerUsd;
+        var refusal =
+            limits.MaxInFlight is { } maxInFlight && inFlight >= maxInFlight ? AdmissionRefusal.InFlight
+            : limits.DailyVideoSeconds is { } maxSeconds && seconds + generation.VideoSeconds > maxSeconds ? AdmissionRefusal.VideoSeconds
+            : limits.DailyBudgetUsd is { } maxUsd && costMicros + ToMicros(generation.CostUsd) > ToMicros(maxUsd) ? AdmissionRefusal.Budget
+            : AdmissionRefusal.None;
+        var admission = new Admission(refusal, inFlight, seconds, spentUsd);
+        if (!admission.Admitted)
+        {
+            await transaction.RollbackAsync(cancellationToken);
+            return admission;
+        }
+
+        await using (var insert = connection.CreateCommand())
+        {
+            insert.Transaction = transaction;
+            insert.CommandText = InsertSql;
+            AddParameters(insert, generation);
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        if (idempotencyKey is not null)
+        {
+            await using var link = connection.CreateCommand();
+            link.Transaction = transaction;
+            link.CommandText = "UPDATE idempotency_keys SET generation_id = @generation_id WHERE client = @client AND idempotency_key = @key;";
+            Add(link, "@generation_id", generation.Id);
+            Add(link, "@client", generation.OwnerClient);
+            Add(link, "@key", idempotencyKey);
+            await link.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return admission;
+    }
+
+    public async Task<UsageReport> UsageAsync(string client, DateTimeOffset from, DateTimeOffset inFlightSince, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        var rows = new List<UsageRow>();
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                SELECT SUBSTR(created_at, 1, 10) AS day, model, COUNT(*), COALESCE(SUM(video_seconds), 0), COALESCE(SUM(cost_micros), 0)
+                FROM generations
+                WHERE owner_client = @client AND refunded = 0 AND created_at >= @from
+                GROUP BY SUBSTR(created_at, 1, 10), model
+                ORDER BY day DESC, model;
+                """;
+            Add(command, "@client", client);
+            Add(command, "@from", FormatTimestamp(from));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                rows.Add(new UsageRow(
+                    reader.GetString(0),
+                    reader.GetString(1),
+                    Convert.ToInt32(reader.GetValue(2), CultureInfo.InvariantCulture),
+                    Convert.ToInt32(reader.GetValue(3), CultureInfo.InvariantCulture),
+                    Convert.ToInt64(reader.GetValue(4), CultureInfo.InvariantCulture) / MicrosPerUsd));
+            }
+        }
+
+        await using var count = connection.CreateCommand();
+        count.CommandText = $"SELECT COUNT(*) FROM generations WHERE owner_client = @client AND {Unfinished} AND created_at >= @since;";
+        Add(count, "@client", client);
+        Add(count, "@since", FormatTimestamp(inFlightSince));
+        var inFlight = Convert.ToInt32(await count.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+        return new UsageReport(rows, inFlight);
+    }
+
+    public async Task<IdempotencyRecord?> ClaimIdempotencyKeyAsync(IdempotencyClaim claim, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(claim);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using (var expired = connection.CreateCommand())
+        {
+            expired.CommandText = "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND expires_at <= @now;";
+            Add(expired, "@client", claim.Client);
+            Add(expired, "@key", claim.Key);
+            Add(expired, "@now", FormatTimestamp(claim.CreatedAt));
+            await expired.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var insert = connection.CreateCommand())
+        {
+            // The primary key (client, idempotency_key) decides between simultaneous requests, on one replica or many.
+            insert.CommandText = $"""
+                INSERT INTO idempotency_keys ({IdempotencyColumns})
+                VALUES (@client, @key, @request_hash, NULL, NULL, NULL, @created_at, @expires_at)
+                ON CONFLICT (client, idempotency_key) DO NOTHING;
+                """;
+            Add(insert, "@client", claim.Client);
+            Add(insert, "@key", claim.Key);
+            Add(insert, "@request_hash", claim.RequestHash);
+            Add(insert, "@created_at", FormatTimestamp(claim.CreatedAt));
+            Add(insert, "@expires_at", FormatTimestamp(claim.ExpiresAt));
+            if (await insert.ExecuteNonQueryAsync(cancellationToken) == 1)
+            {
+                return null;
+            }
+        }
+
+        return await FindIdempotencyKeyAsync(connection, claim.Client, claim.Key, claim.CreatedAt, cancellationToken)
+            // Expired and removed between the two statements: report it as held, the caller's next look decides.
+            ?? new IdempotencyRecord(claim.Client, claim.Key, claim.RequestHash, null, null, null, claim.CreatedAt, claim.ExpiresAt);
+    }
+
+    public async Task<IdempotencyRecord?> FindIdempotencyKeyAsync(string client, string key, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return await FindIdempotencyKeyAsync(connection, client, key, now, cancellationToken);
+    }
+
+    public async Task CompleteIdempotencyKeyAsync(string client, string key, int statusCode, string? problemCode, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            UPDATE idempotency_keys SET status_code = @status_code, problem_code = @problem_code
+            WHERE client = @client AND idempotency_key = @key;
+            """;
+        Add(command, "@status_code", statusCode);
+        Add(command, "@problem_code", problemCode);
+        Add(command, "@client", client);
+        Add(command, "@key", key);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task ReleaseIdempotencyKeyAsync(string client, string key, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        // Only a key that never got a generation: one that did is the record of a create and must stay.
+        command.CommandText = "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND generation_id IS NULL;";
+        Add(command, "@client", client);
+        Add(command, "@key", key);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<int> DeleteExpiredIdempotencyKeysAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "DELETE FROM idempotency_keys WHERE expires_at <= @now;";
+        Add(command, "@now", FormatTimestamp(now));
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task<IdempotencyRecord?> FindIdempotencyKeyAsync(
+        DbConnection connection, string client, string key, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {IdempotencyColumns} FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND expires_at > @now;";
+        Add(command, "@client", client);
+        Add(command, "@key", key);
+        Add(command, "@now", FormatTimestamp(now));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        return new IdempotencyRecord(
+            reader.GetString(0),
+            reader.GetString(1),
+            reader.GetString(2),
+            GetStringOrNull(reader, 3),
+            reader.IsDBNull(4) ? null : Convert.ToInt32(reader.GetValue(4), CultureInfo.InvariantCulture),
+            GetStringOrNull(reader, 5),
+            ParseTimestamp(reader.GetString(6)),
+            ParseTimestamp(reader.GetString(7)));
+    }
+
+    /// <summary>Adds a parameter; a null value goes in as SQL NULL.</summary>
+    protected static void Add(DbCommand command, string name, object? value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value ?? DBNull.Value;
+        command.Parameters.Add(parameter);
+    }
+
+    private static void AddParameters(DbCommand command, Generation generation)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(generation.Id);
+
+        Add(command, "@id", generation.Id);
+        Add(command, "@upstream_id", generation.UpstreamId);
+        Add(command, "@model", generation.Model);
+        Add(command, "@route_family", generation.RouteFamily);
+        Add(command, "@status", generation.Status.ToApiString());
+        Add(command, "@upstream_status", generation.UpstreamStatus);
+        Add(command, "@video_url", generation.Video?.Url);
+        Add(command, "@video_content_type", generation.Video?.ContentType);
+        Add(command, "@video_file_name", generation.Video?.FileName);
+        Add(command, "@video_file_size", generation.Video?.FileSize);
+        Add(command, "@error_code", generation.Error?.Code);
+        Add(command, "@error_message", generation.Error?.Message);
+        Add(command, "@credits_used", generation.Usage?.CreditsUsed);
+        Add(command, "@tokens_used", generation.Usage?.TokensUsed);
+        Add(command, "@warnings", JsonSerializer.Serialize(generation.Warnings, LedgerJsonContext.Default.IReadOnlyListGenerationWarning));
+        Add(command, "@client_request_id", generation.ClientRequestId);
+        Add(command, "@external_task_id", generation.ExternalTaskId);
+        Add(command, "@request_summary", generation.RequestSummary);
+        Add(command, "@created_at", FormatTimestamp(generation.CreatedAt));
+        Add(command, "@updated_at", FormatTimestamp(generation.UpdatedAt));
+        Add(command, "@completed_at", FormatTimestamp(generation.CompletedAt));
+        Add(command, "@refreshed_at", FormatTimestamp(generation.RefreshedAt));
+        Add(command, "@owner_client", generation.OwnerClient);
+        Add(command, "@owner_user", generation.OwnerUser);
+        Add(command, "@video_seconds", generation.VideoSeconds);
+        Add(command, "@cost_micros", ToMicros(generation.CostUsd));
+        Add(command, "@refunded", generation.Refunded ? 1 : 0);
+    }
+
+    private static long ToMicros(decimal usd) => (long)decimal.Round(usd * MicrosPerUsd, MidpointRounding.AwayFromZero);
+
+    private static Generation ReadGeneration(DbDataReader reader)
+    {
+        var statusText = reader.GetString(4);
+        if (!StatusMapper.TryParseApiString(statusText, out var status))
+        {
+            throw new InvalidDataException($"The ledger holds an unknown status '{statusText}'.");
+        }
+
+        var videoUrl = GetStringOrNull(reader, 6);
+        var errorCode = GetStringOrNull(reader, 10);
+        var creditsUsed = GetDoubleOrNull(reader, 12);
+        var tokensUsed = GetDoubleOrNull(reader, 13);
+
+        return new Generation
+        {
+            Id = reader.GetString(0),
+            UpstreamId = GetStringOrNull(reader, 1),
+            Model = reader.GetString(2),
+            RouteFamily = reader.GetString(3),
+            Status = status,
+            UpstreamStatus = GetStringOrNull(reader, 5),
+            Video = videoUrl is null
+                ? null
+                : new GenerationVideo(
+                    videoUrl, GetStringOrNull(reader, 7), GetStringOrNull(reader, 8),
+                    reader.IsDBNull(9) ? null : reader.GetInt64(9)),
+            Error = errorCode is null ? null : new GenerationError(errorCode, GetStringOrNull(reader, 11) ?? string.Empty),
+            Usage = creditsUsed is null && tokensUsed is null ? null : new GenerationUsage(creditsUsed, tokensUsed),
+            Warnings = JsonSerializer.Deserialize(reader.GetString(14), LedgerJsonContext.Default.IReadOnlyListGenerationWarning) ?? [],
+            ClientRequestId = GetStringOrNull(reader, 15),
+            ExternalTaskId = GetStringOrNull(reader, 16),
+            RequestSummary = reader.GetString(17),
+            CreatedAt = ParseTimestamp(reader.GetString(18)),
+            UpdatedAt = ParseTimestamp(reader.GetString(19)),
+            CompletedAt = reader.IsDBNull(20) ? null : ParseTimestamp(reader.GetString(20)),
+            RefreshedAt = reader.IsDBNull(21) ? null : ParseTimestamp(reader.GetString(21)),
+            OwnerClient = reader.GetString(22),
+            OwnerUser = GetStringOrNull(reader, 23),
+            VideoSeconds = Convert.ToInt32(reader.GetValue(24), CultureInfo.InvariantCulture),
+            CostUsd = Convert.ToInt64(reader.GetValue(25), CultureInfo.InvariantCulture) / MicrosPerUsd,
+            Refunded = Convert.ToInt64(reader.GetValue(26), CultureInfo.InvariantCulture) != 0,
+        };
+    }
+
+    private static string? GetStringOrNull(DbDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
+
+    private static double? GetDoubleOrNull(DbDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : reader.GetDouble(ordinal);
+
+    private static string FormatTimestamp(DateTimeOffset value) =>
+        value.UtcDateTime.ToString(TimestampFormat, CultureInfo.InvariantCulture);
+
+    private static string? FormatTimestamp(DateTimeOffset? value) =>
+        value is { } time ? FormatTimestamp(time) : null;
+
+    private static DateTimeOffset ParseTimestamp(string text) =>
+        DateTimeOffset.ParseExact(
+            text, TimestampFormat, CultureInfo.InvariantCulture,
+            DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+}

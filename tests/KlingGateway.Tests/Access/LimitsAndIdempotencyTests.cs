@@ -1,0 +1,255 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using static KlingGateway.Tests.Access.AccessHosts;
+
+namespace KlingGateway.Tests.Access;
+
+/// <summary>How much: requests per minute, generations in flight, daily video seconds and money, idempotency, usage.</summary>
+public sealed class LimitsAndIdempotencyTests : IAsyncLifetime
+{
+    private readonly List<GatewayFactory> _gateways = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var gateway in _gateways)
+        {
+            await StopAsync(gateway);
+        }
+    }
+
+    private async Task<GatewayFactory> Gateway(params (string Key, string? Value)[] extra)
+    {
+        var gateway = await StartAsync(Settings(extra));
+        _gateways.Add(gateway);
+        return gateway;
+    }
+
+    [Fact]
+    public async Task RequestsPerMinute_OverTheLimitIs429WithRetryAfterAndRateLimitHeaders_HealthIsNotLimited()
+    {
+        var gateway = await Gateway(("Auth:Clients:alpha:RequestsPerMinute", "3"));
+        var alpha = Client(gateway, AlphaKey);
+
+        var remaining = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var ok = await alpha.GetAsync("/v1/generations");
+            Assert.Equal(200, (int)ok.StatusCode);
+            remaining.Add(ok.Headers.GetValues("RateLimit-Remaining").Single());
+            Assert.Equal("3", ok.Headers.GetValues("RateLimit-Limit").Single());
+        }
+
+        var refused = await alpha.GetAsync("/v1/generations");
+        var problem = await refused.Content.ReadFromJsonAsync<JsonElement>();
+
+        Assert.Equal(["2", "1", "0"], remaining);
+        Assert.Equal(429, (int)refused.StatusCode);
+        Assert.Equal("rate_limited", problem.GetProperty("code").GetString());
+        var retryAfter = int.Parse(refused.Headers.GetValues("Retry-After").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(retryAfter, 1, 60);
+        Assert.Equal("0", refused.Headers.GetValues("RateLimit-Remaining").Single());
+        Assert.Equal(retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture), refused.Headers.GetValues("RateLimit-Reset").Single());
+        Assert.Equal("3;w=60", refused.Headers.GetValues("RateLimit-Policy").Single());
+        // Another client has its own partition; health is never limited.
+        Assert.Equal(200, (int)(await Client(gateway, BetaKey).GetAsync("/v1/generations")).StatusCode);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(200, (int)(await alpha.GetAsync("/health/live")).StatusCode);
+        }
+
+        Assert.Contains("rate_limited", gateway.ReadLog(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MaxInFlight_RefusesTheNextCreateBeforeTheUpstream_AndOtherClientsAreUnaffected()
+    {
+        var gateway = await Gateway(("Auth:Clients:alpha:MaxInFlight", "2"));
+        var alpha = Client(gateway, AlphaKey);
+        await CreatedIdAsync(alpha, Body(directives: "queued=3600"));
+        await CreatedIdAsync(alpha, Body(directives: "queued=3600"));
+
+        var (status, problem, response) = await CreateAsync(alpha, Body(directives: "queued=3600"), route: "/v2/video/generations");
+
+        Assert.Equal(429, status);
+        Assert.Equal("too_many_in_flight", problem.GetProperty("code").GetString());
+        Assert.Equal(2, problem.GetProperty("in_flight").GetInt32());
+        Assert.Equal(2, problem.GetProperty("max_in_flight").GetInt32());
+        Assert.True(response.Headers.Contains("Retry-After"));
+        Assert.Equal(2, gateway.Simulator.CreateCount);
+        Assert.Equal(202, (await CreateAsync(Client(gateway, BetaKey), Body())).Status);
+    }
+
+    [Fact]
+    public async Task FinishedGenerations_FreeTheirInFlightSlot()
+    {
+        var gateway = await Gateway(("Auth:Clients:alpha:MaxInFlight", "1"));
+        var alpha = Client(gateway, AlphaKey);
+        var first = await CreatedIdAsync(alpha, Body(directives: "queued=0,generating=0"));
+        Assert.Equal("succeeded", (await GatewayFactory.WaitUntilFinishedAsync(alpha, first)).GetProperty("status").GetString());
+
+        Assert.Equal(202, (await CreateAsync(alpha, Body())).Status);
+    }
+
+    [Fact]
+    public async Task DailyVideoSeconds_RefusedBeforeTheUpstream_WithWhatRemains_AndUsageAgrees()
+    {
+        var gateway = await Gateway(("Auth:Clients:alpha:DailyVideoSeconds", "12"));
+        var alpha = Client(gateway, AlphaKey);
+        await CreatedIdAsync(alpha, Body(duration: 10));
+
+        var (status, problem, response) = await CreateAsync(alpha, Body(duration: 5));
+        var usage = await alpha.GetFromJsonAsync<JsonElement>("/v1/usage");
+
+        Assert.Equal(429, status);
+        Assert.Equal("daily_video_seconds_exhausted", problem.GetProperty("code").GetString());
+        Assert.Equal(2, problem.GetProperty("remaining_video_seconds").GetInt32());
+        Assert.Equal(5, problem.GetProperty("requested_video_seconds").GetInt32());
+        Assert.Contains("2 of its 12", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.True(response.Headers.Contains("Retry-After"));
+        Assert.Equal(1, gateway.Simulator.CreateCount);
+        Assert.Equal(10, usage.GetProperty("today").GetProperty("video_seconds").GetInt32());
+        Assert.Equal(2, usage.GetProperty("today").GetProperty("remaining_video_seconds").GetInt32());
+        Assert.Equal(12, usage.GetProperty("limits").GetProperty("daily_video_seconds").GetInt32());
+    }
+
+    [Fact]
+    public async Task DailyBudgetUsd_PricedPerModel_RefusesWhatWouldOverspend_AndUsageShowsMoneyByModel()
+    {
+        var gateway = await Gateway(
+            ("Auth:Prices:v1_standard", "0.05"), ("Auth:Prices:v1_pro", "0.10"), ("Auth:Prices:v2_master", "0.28"),
+            ("Auth:Prices:v2_1_standard", "0.05"), ("Auth:Prices:v2_1_pro", "0.10"),
+            ("Auth:Clients:alpha:DailyBudgetUsd", "1.25"));
+        var alpha = Client(gateway, AlphaKey);
+        await CreatedIdAsync(alpha, Body(Bodies.V1Pro, duration: 10));
+        await CreatedIdAsync(alpha, Body(Bodies.V1Standard, duration: 5));
+
+        var (status, problem, _) = await CreateAsync(alpha, Body(Bodies.V2Master, duration: 5));
+        var usage = await alpha.GetFromJsonAsync<JsonElement>("/v1/usage");
+
+        Assert.Equal(429, status);
+        Assert.Equal("daily_budget_exhausted", problem.GetProperty("code").GetString());
+        Assert.Equal(0.00m, problem.GetProperty("remaining_usd").GetDecimal());
+        Assert.Equal(1.40m, problem.GetProperty("requested_usd").GetDecimal());
+        Assert.Equal(2, gateway.Simulator.CreateCount);
+        var today = usage.GetProperty("today");
+        Assert.Equal(1.25m, today.GetProperty("cost_usd").GetDecimal());
+        Assert.Equal(0m, today.GetProperty("remaining_usd").GetDecimal());
+        var models = usage.GetProperty("days")[0].GetProperty("models").EnumerateArray()
+            .ToDictionary(m => m.GetProperty("model").GetString()!, m => m.GetProperty("cost_usd").GetDecimal());
+        Assert.Equal(new Dictionary<string, decimal> { [Bodies.V1Pro] = 1.00m, [Bodies.V1Standard] = 0.25m }, models);
+    }
+
+    [Fact]
+    public async Task CreateTheUpstreamRefuses_IsRefunded()
+    {
+        var gateway = await Gateway(("Auth:Clients:alpha:DailyVideoSeconds", "5"));
+        var alpha = Client(gateway, AlphaKey);
+
+        var refused = await CreateAsync(alpha, Body(directives: "create=400"));
+        var next = await CreateAsync(alpha, Body());
+
+        Assert.Equal(400, refused.Status);
+        Assert.Equal(202, next.Status);
+        Assert.Equal(5, (await alpha.GetFromJsonAsync<JsonElement>("/v1/usage")).GetProperty("today").GetProperty("video_seconds").GetInt32());
+    }
+
+    [Fact]
+    public async Task IdempotencyKey_SameBodyConcurrentlyOnEveryRoute_OneGenerationOneUpstreamCreate()
+    {
+        var gateway = await Gateway();
+        var alpha = Client(gateway, AlphaKey);
+        var body = Body(directives: "create-delay=0.5");
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(i =>
+            CreateAsync(alpha, body, "order-7731", i % 2 == 0 ? "/v1/generations" : "/v2/video/generations")));
+
+        Assert.Equal(1, gateway.Simulator.CreateCount);
+        Assert.Single(answers.Select(a => a.Body.GetProperty("id").GetString()).Distinct());
+        Assert.All(answers.Where((_, i) => i % 2 == 0), a => Assert.Equal(202, a.Status));
+        Assert.All(answers.Where((_, i) => i % 2 == 1), a => Assert.Equal(200, a.Status));
+        Assert.Equal(1, (await alpha.GetFromJsonAsync<JsonElement>("/v1/generations")).GetProperty("items").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task IdempotencyKey_WithAnotherBody_Is422_AndAnotherClientsSameKeyIsIndependent()
+    {
+        var gateway = await Gateway();
+        var alpha = Client(gateway, AlphaKey);
+        var first = await CreatedIdAsync(alpha, Body(), "key-1");
+
+        var (status, problem, _) = await CreateAsync(alpha, Body(duration: 10), "key-1");
+        var beta = await CreatedIdAsync(Client(gateway, BetaKey), Body(), "key-1");
+
+        Assert.Equal(422, status);
+        Assert.Equal("idempotency_key_reused", problem.GetProperty("code").GetString());
+        Assert.NotEqual(first, beta);
+        Assert.Equal(2, gateway.Simulator.CreateCount);
+    }
+
+    [Fact]
+    public async Task IdempotencyKey_ReplaysAFailedCreateAsTheSameProblem_WithoutCallingTheUpstreamAgain()
+    {
+        var gateway = await Gateway();
+        var alpha = Client(gateway, AlphaKey);
+        var body = Body(directives: "create=503");
+
+        var first = await CreateAsync(alpha, body, "retry-me");
+        var again = await CreateAsync(alpha, body, "retry-me");
+
+        Assert.Equal(503, first.Status);
+        Assert.Equal(503, again.Status);
+        Assert.Equal(first.Body.GetProperty("generation_id").GetString(), again.Body.GetProperty("generation_id").GetString());
+        Assert.Equal(first.Body.GetProperty("code").GetString(), again.Body.GetProperty("code").GetString());
+        Assert.Equal(1, gateway.Simulator.CreateCount);
+    }
+
+    [Fact]
+    public async Task AuditLog_NamesClientUserModelImageHashAndOutcome_ButNoKeyTokenOrImageData()
+    {
+        var gateway = await Gateway(("Auth:Clients:alpha:DailyVideoSeconds", "5"));
+        var token = UserToken("ana");
+        var ana = Client(gateway, AlphaKey, token);
+        var png = Convert.ToBase64String(KlingGateway.Tests.Validation.TestImages.Png(400, 400, totalBytes: 4096));
+        var body = Body(directives: "queued=0,generating=0");
+        body["image_url"] = png;
+
+        var id = await CreatedIdAsync(ana, body);
+        await GatewayFactory.WaitUntilFinishedAsync(ana, id);
+        await CreateAsync(ana, Body());
+        await CreateAsync(ana, new Dictionary<string, object?> { ["model"] = Bodies.V1Pro });
+
+        var audit = gateway.ReadLog().Split('\n').Where(l => l.Contains("\"SourceContext\":\"KlingGateway.Audit\"", StringComparison.Ordinal)).ToList();
+        var created = Assert.Single(audit, l => l.Contains("\"EventId\":{\"Id\":7001", StringComparison.Ordinal));
+        Assert.Contains("\"AuditClient\":\"alpha\"", created, StringComparison.Ordinal);
+        Assert.Contains("\"AuditUser\":\"ana\"", created, StringComparison.Ordinal);
+        Assert.Contains("image_url=sha256:", created, StringComparison.Ordinal);
+        Assert.Contains("\"Outcome\":\"accepted\"", created, StringComparison.Ordinal);
+        Assert.Contains(audit, l => l.Contains("7004", StringComparison.Ordinal) && l.Contains("\"Outcome\":\"succeeded\"", StringComparison.Ordinal));
+        Assert.Contains(audit, l => l.Contains("\"Outcome\":\"daily_video_seconds_exhausted\"", StringComparison.Ordinal));
+        Assert.Contains(audit, l => l.Contains("\"Outcome\":\"validation\"", StringComparison.Ordinal));
+        var log = gateway.ReadLog();
+        Assert.DoesNotContain(AlphaKey, log, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, log, StringComparison.Ordinal);
+        Assert.DoesNotContain(png[..64], log, StringComparison.Ordinal);
+        Assert.DoesNotContain(GatewayFactory.UpstreamKey, log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OpenApi_OffersAnApiKeySchemeForAuthorize_AndHoldsNoKey()
+    {
+        var gateway = await Gateway();
+        var document = await gateway.CreateClient().GetStringAsync("/swagger/v1/swagger.json");
+        var scheme = JsonDocument.Parse(document).RootElement.GetProperty("components").GetProperty("securitySchemes").GetProperty("ApiKey");
+
+        Assert.Equal("apiKey", scheme.GetProperty("type").GetString());
+        Assert.Equal("header", scheme.GetProperty("in").GetString());
+        Assert.Equal("X-Api-Key", scheme.GetProperty("name").GetString());
+        Assert.Contains("/v1/usage", document, StringComparison.Ordinal);
+        foreach (var secret in new[] { GatewayFactory.UpstreamKey, AlphaKey, Hash(AlphaKey), SigningKey })
+        {
+            Assert.DoesNotContain(secret, document, StringComparison.Ordinal);
+        }
+    }
+}

@@ -1,0 +1,284 @@
+using System.Data.Common;
+using KlingGateway.Generations;
+using Microsoft.Extensions.Logging.Abstractions;
+using static KlingGateway.Tests.Generations.SampleGenerations;
+
+namespace KlingGateway.Tests.Generations;
+
+/// <summary>
+/// The ledger's contract (generations, ownership, admission limits, usage, idempotency keys), run against a real
+/// SQLite file and a real PostgreSQL server. Each case is a row, so a provider's run lists every case.
+/// </summary>
+public static class LedgerContract
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+    private static readonly DateTimeOffset Day = new(2026, 11, 22, 0, 0, 0, TimeSpan.Zero);
+
+    private static readonly Dictionary<string, Func<Func<Task<SqlLedgerStore>>, Task>> Cases = new()
+    {
+        ["InsertThenFind_RoundTripsEveryFieldWithOwnerAndCost"] = async open =>
+        {
+            var store = await open();
+            var generation = Full() with { OwnerClient = "alpha", OwnerUser = "ana", VideoSeconds = 10, CostUsd = 1.234567m, Refunded = true };
+            await store.InsertAsync(generation, None);
+            AssertSame(generation, await store.FindAsync(generation.Id, None));
+        },
+        ["InsertSameIdTwice_Throws"] = async open =>
+        {
+            var store = await open();
+            var generation = Minimal(T0);
+            await store.InsertAsync(generation, None);
+            await Assert.ThrowsAnyAsync<DbException>(() => store.InsertAsync(generation, None));
+        },
+        ["Update_ReplacesFieldsButNotCreatedAt"] = async open =>
+        {
+            var store = await open();
+            var generation = Minimal(T0);
+            await store.InsertAsync(generation, None);
+            var updated = Full() with { Id = generation.Id, CreatedAt = T0.AddHours(1), Refunded = true };
+            await store.UpdateAsync(updated, None);
+            AssertSame(updated with { CreatedAt = T0 }, await store.FindAsync(generation.Id, None));
+        },
+        ["UpdateUnknownId_ThrowsKeyNotFound"] = async open =>
+        {
+            var store = await open();
+            await Assert.ThrowsAsync<KeyNotFoundException>(() => store.UpdateAsync(Minimal(T0), None));
+        },
+        ["ListPagesNewestFirstWithoutGapsOrDuplicates"] = async open =>
+        {
+            var store = await open();
+            var all = Enumerable.Range(0, 7).Select(i => Minimal(T0.AddTicks(i % 3))).ToList();
+            foreach (var g in all)
+            {
+                await store.InsertAsync(g, None);
+            }
+
+            var seen = new List<string>();
+            GenerationCursor? after = null;
+            do
+            {
+                var page = await store.ListAsync(new GenerationQuery(null, null, 3, after), None);
+                seen.AddRange(page.Items.Select(g => g.Id));
+                after = page.Next;
+            }
+            while (after is not null);
+
+            Assert.Equal(all.OrderByDescending(g => g.CreatedAt).ThenByDescending(g => g.Id, StringComparer.Ordinal).Select(g => g.Id), seen);
+        },
+        ["ListWithOwner_ReturnsOnlyThatClientAndUser"] = async open =>
+        {
+            var store = await open();
+            var mine = Minimal(T0) with { OwnerClient = "alpha" };
+            var myUsers = Minimal(T0.AddSeconds(1)) with { OwnerClient = "alpha", OwnerUser = "ana" };
+            var theirs = Minimal(T0.AddSeconds(2)) with { OwnerClient = "beta" };
+            foreach (var g in new[] { mine, myUsers, theirs })
+            {
+                await store.InsertAsync(g, None);
+            }
+
+            Assert.Equal([mine.Id], Ids(await store.ListAsync(new GenerationQuery(null, null, 10, null) { Owner = new("alpha", null) }, None)));
+            Assert.Equal([myUsers.Id], Ids(await store.ListAsync(new GenerationQuery(null, null, 10, null) { Owner = new("alpha", "ana") }, None)));
+            Assert.Equal(3, (await store.ListAsync(new GenerationQuery(null, null, 10, null), None)).Items.Count);
+        },
+        ["Admit_RefusesOverMaxInFlightButNotFinishedOrStaleOnes"] = async open =>
+        {
+            var store = await open();
+            var now = Day.AddHours(12);
+            await store.InsertAsync(Minimal(now.AddMinutes(-1)) with { OwnerClient = "alpha" }, None);
+            await store.InsertAsync(Minimal(now.AddMinutes(-1), status: GenerationStatus.Succeeded) with { OwnerClient = "alpha" }, None);
+            await store.InsertAsync(Minimal(now.AddHours(-2)) with { OwnerClient = "alpha" }, None);
+            await store.InsertAsync(Minimal(now.AddMinutes(-1)) with { OwnerClient = "beta" }, None);
+            var limits = new AdmissionLimits(2, null, null, Day, now.AddMinutes(-30));
+
+            var second = await store.AdmitAsync(Minimal(now) with { OwnerClient = "alpha" }, limits, null, None);
+            var third = await store.AdmitAsync(Minimal(now) with { OwnerClient = "alpha" }, limits, null, None);
+
+            Assert.True(second.Admitted);
+            Assert.Equal(1, second.InFlight);
+            Assert.Equal(AdmissionRefusal.InFlight, third.Refusal);
+            Assert.Equal(2, third.InFlight);
+        },
+        ["Admit_CountsTodaysSecondsAndMoneyButNotRefundsOrYesterday"] = async open =>
+        {
+            var store = await open();
+            var now = Day.AddHours(12);
+            await store.InsertAsync(Minimal(now, status: GenerationStatus.Succeeded) with { OwnerClient = "alpha", VideoSeconds = 10, CostUsd = 1.5m }, None);
+            await store.InsertAsync(Minimal(now, status: GenerationStatus.Failed) with { OwnerClient = "alpha", VideoSeconds = 10, CostUsd = 1.5m, Refunded = true }, None);
+            await store.InsertAsync(Minimal(Day.AddHours(-1), status: GenerationStatus.Succeeded) with { OwnerClient = "alpha", VideoSeconds = 10, CostUsd = 1.5m }, None);
+            var five = Minimal(now) with { OwnerClient = "alpha", VideoSeconds = 5, CostUsd = 0.75m };
+
+            var overSeconds = await store.AdmitAsync(five, new AdmissionLimits(null, 14, null, Day, now), null, None);
+            var overMoney = await store.AdmitAsync(five, new AdmissionLimits(null, null, 2.2m, Day, now), null, None);
+            var exactly = await store.AdmitAsync(five, new AdmissionLimits(null, 15, 2.25m, Day, now), null, None);
+
+            Assert.Equal(AdmissionRefusal.VideoSeconds, overSeconds.Refusal);
+            Assert.Equal(10, overSeconds.SpentVideoSeconds);
+            Assert.Equal(AdmissionRefusal.Budget, overMoney.Refusal);
+            Assert.Equal(1.5m, overMoney.SpentUsd);
+            Assert.True(exactly.Admitted);
+            Assert.NotNull(await store.FindAsync(five.Id, None));
+        },
+        ["ConcurrentAdmissions_NeverOverspend"] = async open =>
+        {
+            var store = await open();
+            var now = Day.AddHours(12);
+            var limits = new AdmissionLimits(null, 25, null, Day, now);
+            var results = await Task.WhenAll(Enumerable.Range(0, 12).Select(async _ =>
+            {
+                var instance = await open();
+                return await instance.AdmitAsync(Minimal(now) with { OwnerClient = "alpha", VideoSeconds = 5 }, limits, null, None);
+            }));
+
+            Assert.Equal(5, results.Count(r => r.Admitted));
+            var usage = await store.UsageAsync("alpha", Day, Day, None);
+            Assert.Equal(25, usage.Rows.Sum(r => r.VideoSeconds));
+        },
+        ["Usage_GroupsByDayAndModel"] = async open =>
+        {
+            var store = await open();
+            await store.InsertAsync(Minimal(Day.AddHours(1)) with { OwnerClient = "alpha", VideoSeconds = 5, CostUsd = 0.5m }, None);
+            await store.InsertAsync(Minimal(Day.AddHours(2)) with { OwnerClient = "alpha", VideoSeconds = 10, CostUsd = 1m }, None);
+            await store.InsertAsync(Minimal(Day.AddHours(3), V21Pro) with { OwnerClient = "alpha", VideoSeconds = 5, CostUsd = 2m }, None);
+            await store.InsertAsync(Minimal(Day.AddHours(-3)) with { OwnerClient = "alpha", VideoSeconds = 5 }, None);
+            await store.InsertAsync(Minimal(Day.AddHours(1)) with { OwnerClient = "beta", VideoSeconds = 5 }, None);
+
+            var usage = await store.UsageAsync("alpha", Day.AddDays(-1), Day, None);
+
+            Assert.Equal(
+                [new UsageRow("2026-11-22", V1Standard, 2, 15, 1.5m), new UsageRow("2026-11-22", V21Pro, 1, 5, 2m), new UsageRow("2026-11-21", V1Standard, 1, 5, 0m)],
+                usage.Rows);
+            Assert.Equal(3, usage.InFlight);
+        },
+        ["IdempotencyKey_FirstClaimHoldsSecondSeesItUntilExpiry"] = async open =>
+        {
+            var store = await open();
+            var claim = new IdempotencyClaim("alpha", "key-1", "hash-a", T0, T0.AddHours(24));
+
+            Assert.Null(await store.ClaimIdempotencyKeyAsync(claim, None));
+            var held = await store.ClaimIdempotencyKeyAsync(claim with { RequestHash = "hash-b", CreatedAt = T0.AddHours(1) }, None);
+            Assert.Equal("hash-a", held!.RequestHash);
+            Assert.False(held.IsComplete);
+            Assert.Null(await store.ClaimIdempotencyKeyAsync(claim with { Client = "beta" }, None));
+
+            var generation = Minimal(T0) with { OwnerClient = "alpha" };
+            await store.AdmitAsync(generation, new AdmissionLimits(null, null, null, Day, Day), "key-1", None);
+            await store.CompleteIdempotencyKeyAsync("alpha", "key-1", 202, null, None);
+            var complete = await store.FindIdempotencyKeyAsync("alpha", "key-1", T0.AddHours(2), None);
+            Assert.Equal(generation.Id, complete!.GenerationId);
+            Assert.Equal(202, complete.StatusCode);
+
+            Assert.Null(await store.FindIdempotencyKeyAsync("alpha", "key-1", T0.AddHours(24), None));
+            Assert.Null(await store.ClaimIdempotencyKeyAsync(claim with { RequestHash = "hash-c", CreatedAt = T0.AddHours(25), ExpiresAt = T0.AddHours(49) }, None));
+        },
+        ["IdempotencyKey_SimultaneousClaims_OneHolder"] = async open =>
+        {
+            await open();
+            var claim = new IdempotencyClaim("alpha", "same", "hash", T0, T0.AddHours(24));
+            var results = await Task.WhenAll(Enumerable.Range(0, 10).Select(async _ => await (await open()).ClaimIdempotencyKeyAsync(claim, None)));
+            Assert.Single(results, r => r is null);
+        },
+        ["IdempotencyKey_ReleaseOnlyWithoutGeneration_AndExpiredAreDeleted"] = async open =>
+        {
+            var store = await open();
+            var claim = new IdempotencyClaim("alpha", "k", "h", T0, T0.AddHours(24));
+            await store.ClaimIdempotencyKeyAsync(claim, None);
+            await store.ReleaseIdempotencyKeyAsync("alpha", "k", None);
+            Assert.Null(await store.FindIdempotencyKeyAsync("alpha", "k", T0, None));
+
+            await store.ClaimIdempotencyKeyAsync(claim, None);
+            await store.AdmitAsync(Minimal(T0) with { OwnerClient = "alpha" }, new AdmissionLimits(null, null, null, Day, Day), "k", None);
+            await store.ReleaseIdempotencyKeyAsync("alpha", "k", None);
+            Assert.NotNull(await store.FindIdempotencyKeyAsync("alpha", "k", T0, None));
+
+            Assert.Equal(0, await store.DeleteExpiredIdempotencyKeysAsync(T0.AddHours(23), None));
+            Assert.Equal(1, await store.DeleteExpiredIdempotencyKeysAsync(T0.AddHours(24), None));
+        },
+        ["InitializeTwice_KeepsData_AndIsReachable"] = async open =>
+        {
+            var store = await open();
+            var generation = Full();
+            await store.InsertAsync(generation, None);
+            await store.InitializeAsync(None);
+            var another = await open();
+            AssertSame(generation, await another.FindAsync(generation.Id, None));
+            Assert.True(await another.IsReachableAsync(None));
+        },
+    };
+
+    public static TheoryData<string> Names()
+    {
+        var data = new TheoryData<string>();
+        foreach (var name in Cases.Keys)
+        {
+            data.Add(name);
+        }
+
+        return data;
+    }
+
+    public static Task RunAsync(string name, Func<Task<SqlLedgerStore>> open) => Cases[name](open);
+
+    private static string[] Ids(GenerationPage page) => [.. page.Items.Select(g => g.Id)];
+}
+
+public sealed class SqliteLedgerContractTests : IDisposable
+{
+    private readonly LedgerFixture _ledger = new();
+
+    public void Dispose() => _ledger.Dispose();
+
+    [Theory]
+    [MemberData(nameof(LedgerContract.Names), MemberType = typeof(LedgerContract))]
+    public Task Sqlite(string contractCase) => LedgerContract.RunAsync(contractCase, async () => await _ledger.OpenInitializedAsync());
+}
+
+public sealed class PostgresLedgerContractTests : IAsyncLifetime
+{
+    private readonly List<PostgresGenerationStore> _stores = [];
+    private PostgresDatabase? _database;
+
+    public async Task InitializeAsync()
+    {
+        if (PostgresDatabase.WhyUnavailable is null)
+        {
+            _database = await PostgresDatabase.CreateAsync();
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var store in _stores)
+        {
+            await store.DisposeAsync();
+        }
+
+        if (_database is not null)
+        {
+            await _database.DisposeAsync();
+        }
+    }
+
+    [PostgresTheory]
+    [MemberData(nameof(LedgerContract.Names), MemberType = typeof(LedgerContract))]
+    public Task Postgres(string contractCase) => LedgerContract.RunAsync(contractCase, async () =>
+    {
+        var store = new PostgresGenerationStore(_database!.ConnectionString, NullLogger<PostgresGenerationStore>.Instance);
+        _stores.Add(store);
+        await store.InitializeAsync(CancellationToken.None);
+        return store;
+    });
+
+    [PostgresFact]
+    public async Task Migration_RecordsItsVersion_AndRefusesANewerDatabase()
+    {
+        var store = new PostgresGenerationStore(_database!.ConnectionString, NullLogger<PostgresGenerationStore>.Instance);
+        _stores.Add(store);
+        await store.InitializeAsync(CancellationToken.None);
+        Assert.Equal(PostgresGenerationStore.SchemaVersion, Convert.ToInt32(await _database.ScalarAsync("SELECT version FROM ledger_schema_version;")));
+
+        await _database.ScalarAsync("UPDATE ledger_schema_version SET version = 99;");
+        var exception = await Assert.ThrowsAsync<InvalidOperationException>(() => store.InitializeAsync(CancellationToken.None));
+        Assert.Contains("schema version 99", exception.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Password", exception.Message, StringComparison.OrdinalIgnoreCase);
+    }
+}
