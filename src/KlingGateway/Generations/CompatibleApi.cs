@@ -74,16 +74,9 @@ public static class CompatibleApi
                 title: "The query is not valid");
         }
 
-        context.LogGeneration(generationId, null);
-        var outcome = await generations.GetAsync(generationId, context.Caller(), context.RequestAborted);
-        if (outcome.Generation is not { } generation)
-        {
-            return GenerationProblems.NotFound(generationId);
-        }
-
-        context.LogGeneration(generation.Id, generation.Model);
-        return outcome.Fault is { } fault
-            ? faults.ToProblem(context.Response, fault, generation.Id)
-            : TypedResults.Ok(CompatibleGeneration.From(generation, withWarnings: false));
+        var (generation, problem) = await GenerationProblems.ReadAsync(generationId, context, generations, faults);
+        return problem is not null
+            ? problem
+            : TypedResults.Ok(CompatibleGeneration.From(generation!, withWarnings: false));
     }
 }

@@ -72,17 +72,8 @@ public static class GenerationsApi
     private static async Task<Results<Ok<GenerationResource>, ProblemHttpResult>> Get(
         string id, HttpContext context, GenerationService generations, UpstreamFaults faults)
     {
-        context.LogGeneration(id, null);
-        var outcome = await generations.GetAsync(id, context.Caller(), context.RequestAborted);
-        if (outcome.Generation is not { } generation)
-        {
-            return GenerationProblems.NotFound(id);
-        }
-
-        context.LogGeneration(generation.Id, generation.Model);
-        return outcome.Fault is { } fault
-            ? faults.ToProblem(context.Response, fault, generation.Id)
-            : TypedResults.Ok(GenerationResource.From(generation));
+        var (generation, problem) = await GenerationProblems.ReadAsync(id, context, generations, faults);
+        return problem is not null ? problem : TypedResults.Ok(GenerationResource.From(generation!));
     }
 
     private static async Task<Results<Ok<GenerationList>, ValidationProblem>> List(
@@ -148,6 +139,24 @@ public static class GenerationsApi
 /// <summary>Problems shared by the generation routes.</summary>
 internal static class GenerationProblems
 {
+    /// <summary>
+    /// A status read shared by the own and the compatible routes: the caller's generation, refreshed when due, or the
+    /// problem to answer (not found, which also covers another client's generation, or the mapped upstream fault).
+    /// </summary>
+    public static async Task<(Generation? Generation, ProblemHttpResult? Problem)> ReadAsync(
+        string id, HttpContext context, GenerationService generations, UpstreamFaults faults)
+    {
+        context.LogGeneration(id, null);
+        var outcome = await generations.GetAsync(id, context.Caller(), context.RequestAborted);
+        if (outcome.Generation is not { } generation)
+        {
+            return (null, NotFound(id));
+        }
+
+        context.LogGeneration(generation.Id, generation.Model);
+        return outcome.Fault is { } fault ? (generation, faults.ToProblem(context.Response, fault, generation.Id)) : (generation, null);
+    }
+
     public static ProblemHttpResult NotFound(string id) => TypedResults.Problem(
         "No generation with this id was issued by this gateway.",
         statusCode: StatusCodes.Status404NotFound,
