@@ -154,7 +154,7 @@ class Bench:
         self.work = tempfile.mkdtemp(prefix="kling-bench-")
         self.procs = []
         self.seconds = 3 if args.quick else 15
-        self.warmup = 2 if args.quick else 5
+        self.warmup = 4 if args.quick else 10
         self.results = {"scenarios": {}, "quick": args.quick}
 
     # processes ------------------------------------------------------------------
