@@ -11,9 +11,8 @@ namespace KlingGateway.Generations;
 /// The ledger in one SQLite file, with plain parameterized SQL.
 /// </summary>
 /// <remarks>
-/// Reads take a pooled connection each (Microsoft.Data.Sqlite pools them); WAL lets them run beside the one writer.
-/// Writes go through <see cref="SqliteWriteQueue"/>: one connection that commits the waiting writes in groups, so
-/// concurrent writers neither meet on SQLite's file lock nor sleep in its busy handler.
+/// A connection per operation (Microsoft.Data.Sqlite pools them). WAL lets readers run beside the one writer;
+/// concurrent writers wait on SQLite's own lock through the busy timeout rather than a process-wide lock here.
 /// Timestamps are stored as fixed-width ISO-8601 UTC text with all seven fractional digits, so text order is time
 /// order and a value reads back to the exact tick (the cursor compares ticks).
 /// </remarks>
@@ -77,7 +76,6 @@ public sealed partial class SqliteGenerationStore : IGenerationStore, IDisposabl
     // Readiness opens the file afresh: a pooled connection keeps a deleted or unmounted file readable.
     private readonly string _probeConnectionString;
     private readonly ILogger<SqliteGenerationStore> _logger;
-    private readonly SqliteWriteQueue _writes;
 
     public SqliteGenerationStore(
         IOptions<LedgerOptions> options, IHostEnvironment environment, ILogger<SqliteGenerationStore> logger)
@@ -102,7 +100,6 @@ public sealed partial class SqliteGenerationStore : IGenerationStore, IDisposabl
             Mode = SqliteOpenMode.ReadWrite,
             Pooling = false,
         }.ToString();
-        _writes = new SqliteWriteQueue(OpenAsync);
     }
 
     /// <summary>The absolute path of the SQLite file.</summary>
@@ -161,11 +158,9 @@ public sealed partial class SqliteGenerationStore : IGenerationStore, IDisposabl
     {
         ArgumentNullException.ThrowIfNull(generation);
 
-        // Writes go through the write queue: one connection, committed in groups (SqliteWriteQueue).
-        await _writes.ExecuteAsync(InsertSql, parameters => AddParameters(parameters, generation), cancellationToken);
-    }
-
-    private const string InsertSql = """
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
             INSERT INTO generations (
                 id, upstream_id, model, route_family, status, upstream_status,
                 video_url, video_content_type, video_file_name, video_file_size,
@@ -179,20 +174,18 @@ public sealed partial class SqliteGenerationStore : IGenerationStore, IDisposabl
                 $client_request_id, $external_task_id, $request_summary,
                 $created_at, $updated_at, $completed_at, $refreshed_at);
             """;
+        AddParameters(command, generation);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
 
     public async Task UpdateAsync(Generation generation, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(generation);
 
-        var rows = await _writes.ExecuteAsync(UpdateSql, parameters => AddParameters(parameters, generation), cancellationToken);
-        if (rows == 0)
-        {
-            throw new KeyNotFoundException($"The ledger has no generation {generation.Id} to update.");
-        }
-    }
-
-    // created_at is left alone: it orders the list and keys the cursor, so moving it could repeat or skip rows.
-    private const string UpdateSql = """
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        // created_at is left alone: it orders the list and keys the cursor, so moving it could repeat or skip rows.
+        command.CommandText = """
             UPDATE generations SET
                 upstream_id = $upstream_id, model = $model, route_family = $route_family,
                 status = $status, upstream_status = $upstream_status,
@@ -205,12 +198,19 @@ public sealed partial class SqliteGenerationStore : IGenerationStore, IDisposabl
                 updated_at = $updated_at, completed_at = $completed_at, refreshed_at = $refreshed_at
             WHERE id = $id;
             """;
+        AddParameters(command, generation);
+        var rows = await command.ExecuteNonQueryAsync(cancellationToken);
+        if (rows == 0)
+        {
+            throw new KeyNotFoundException($"The ledger has no generation {generation.Id} to update.");
+        }
+    }
 
     public async Task<Generation?> FindAsync(string id, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(id);
 
-        await using var connection = await OpenForReadAsync(cancellationToken);
+        await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = SelectColumns + "\nWHERE id = $id;";
         command.Parameters.AddWithValue("$id", id);
@@ -224,7 +224,7 @@ public sealed partial class SqliteGenerationStore : IGenerationStore, IDisposabl
         ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(query.Limit, GenerationQuery.MaxLimit);
 
-        await using var connection = await OpenForReadAsync(cancellationToken);
+        await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
 
         // Only fixed fragments are joined; every value goes in as a parameter.
@@ -301,28 +301,8 @@ public sealed partial class SqliteGenerationStore : IGenerationStore, IDisposabl
     /// <summary>Closes the pooled connections to the file (the last close also checkpoints the WAL).</summary>
     public void Dispose()
     {
-        _writes.Dispose();
         using var connection = new SqliteConnection(_connectionString);
         SqliteConnection.ClearPool(connection);
-    }
-
-    /// <summary>
-    /// A pooled connection for reads, without the per-open pragmas (a statement each): in WAL mode a reader does not
-    /// wait for the writer, and synchronous matters only to writes.
-    /// </summary>
-    private async Task<SqliteConnection> OpenForReadAsync(CancellationToken cancellationToken)
-    {
-        var connection = new SqliteConnection(_connectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
     }
 
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
@@ -357,10 +337,11 @@ public sealed partial class SqliteGenerationStore : IGenerationStore, IDisposabl
         return Convert.ToInt32(value, CultureInfo.InvariantCulture);
     }
 
-    private static void AddParameters(SqliteParameterCollection parameters, Generation generation)
+    private static void AddParameters(SqliteCommand command, Generation generation)
     {
         ArgumentException.ThrowIfNullOrEmpty(generation.Id);
 
+        var parameters = command.Parameters;
         parameters.AddWithValue("$id", generation.Id);
         parameters.AddWithValue("$upstream_id", DbValue(generation.UpstreamId));
         parameters.AddWithValue("$model", generation.Model);
