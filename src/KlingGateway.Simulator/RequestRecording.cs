@@ -9,8 +9,11 @@ internal sealed class BufferedBody(byte[] bytes)
     public byte[] Bytes { get; } = bytes;
 }
 
-/// <summary>Records every request to the upstream routes in <see cref="SimulatorState"/> before it is answered.</summary>
-internal sealed class RequestRecordingFilter(SimulatorState state, TimeProvider time) : IEndpointFilter
+/// <summary>
+/// Records every request to the upstream routes in <see cref="SimulatorState"/> before it is answered
+/// (not in <see cref="SimulatorOptions.Instant"/> mode, where only the body is read for the handler).
+/// </summary>
+internal sealed class RequestRecordingFilter(SimulatorState state, SimulatorOptions options, TimeProvider time) : IEndpointFilter
 {
     /// <summary>Bodies above this are kept as a size and hash, so 500 large base64 bodies cannot fill memory.</summary>
     public const int MaxStoredBodyBytes = 1024 * 1024;
@@ -20,6 +23,10 @@ internal sealed class RequestRecordingFilter(SimulatorState state, TimeProvider 
         var http = context.HttpContext;
         var bytes = await ReadBodyAsync(http.Request, http.RequestAborted);
         http.Features.Set(new BufferedBody(bytes));
+        if (options.Instant)
+        {
+            return await next(context);
+        }
 
         var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, values) in http.Request.Headers)
@@ -40,6 +47,14 @@ internal sealed class RequestRecordingFilter(SimulatorState state, TimeProvider 
 
     private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        if (request.ContentLength is { } length and <= SimulatorApp.MaxRequestBodyBytes)
+        {
+            // One exact array rather than a growing stream and its copy.
+            var exact = new byte[length];
+            await request.Body.ReadExactlyAsync(exact, cancellationToken);
+            return exact;
+        }
+
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer, cancellationToken);
         return buffer.ToArray();

@@ -15,6 +15,14 @@ public sealed class SimulatorOptions
     /// <summary>How long it then reports <c>generating</c> before it ends.</summary>
     public TimeSpan GeneratingFor { get; set; } = TimeSpan.FromSeconds(4);
 
+    /// <summary>
+    /// Instant-answer mode, for benchmarks: generations end at once unless their directives say otherwise
+    /// (<c>[sim:queued=3600]</c> keeps one in progress), and upstream requests are not recorded, so the
+    /// simulator costs as little as it can per request. Overrides <see cref="QueuedFor"/> and
+    /// <see cref="GeneratingFor"/>. Off by default.
+    /// </summary>
+    public bool Instant { get; set; }
+
     /// <summary>Base of the video links in fetch answers; by default the request's own <c>scheme://host</c>.</summary>
     public string? PublicBaseUrl { get; set; }
 

@@ -26,7 +26,10 @@ public static class SimulatorProgram
         app.WaitForShutdown();
     }
 
-    /// <summary>Binds <c>ApiKey</c>, <c>ApiKeyFile</c>, <c>QueuedSeconds</c>, <c>GeneratingSeconds</c> and <c>PublicBaseUrl</c>.</summary>
+    /// <summary>
+    /// Binds <c>ApiKey</c>, <c>ApiKeyFile</c>, <c>QueuedSeconds</c>, <c>GeneratingSeconds</c>, <c>PublicBaseUrl</c> and
+    /// <c>Instant</c>.
+    /// </summary>
     internal static SimulatorOptions ReadOptions(IConfiguration section)
     {
         var options = new SimulatorOptions();
@@ -39,6 +42,9 @@ public static class SimulatorProgram
         options.PublicBaseUrl = section["PublicBaseUrl"] is { Length: > 0 } publicBaseUrl ? publicBaseUrl : null;
         options.QueuedFor = Seconds(section, "QueuedSeconds") ?? options.QueuedFor;
         options.GeneratingFor = Seconds(section, "GeneratingSeconds") ?? options.GeneratingFor;
+        options.Instant = section["Instant"] is { Length: > 0 } instant
+            && (bool.TryParse(instant, out var on) ? on
+                : throw new InvalidOperationException($"Simulator:Instant must be true or false, not '{instant}'."));
         return options;
     }
 

@@ -327,9 +327,10 @@ internal sealed class UpstreamSettings(SimulatorOptions options)
 {
     private readonly byte[] _key = Encoding.UTF8.GetBytes(options.ResolveApiKey());
 
-    public TimeSpan QueuedFor { get; } = options.QueuedFor;
+    // Instant mode ends every generation at once unless its own directives give it time.
+    public TimeSpan QueuedFor { get; } = options.Instant ? TimeSpan.Zero : options.QueuedFor;
 
-    public TimeSpan GeneratingFor { get; } = options.GeneratingFor;
+    public TimeSpan GeneratingFor { get; } = options.Instant ? TimeSpan.Zero : options.GeneratingFor;
 
     public string? PublicBaseUrl { get; } = string.IsNullOrWhiteSpace(options.PublicBaseUrl) ? null : options.PublicBaseUrl.TrimEnd('/');
 

@@ -15,6 +15,7 @@ public sealed class SimulatorConfigurationTests
             ["Simulator:QueuedSeconds"] = "0.5",
             ["Simulator:GeneratingSeconds"] = "12",
             ["Simulator:PublicBaseUrl"] = "https://sim.example.test",
+            ["Simulator:Instant"] = "true",
         }));
 
         Assert.Equal("configured-key", options.ApiKey);
@@ -22,6 +23,7 @@ public sealed class SimulatorConfigurationTests
         Assert.Equal(TimeSpan.FromMilliseconds(500), options.QueuedFor);
         Assert.Equal(TimeSpan.FromSeconds(12), options.GeneratingFor);
         Assert.Equal("https://sim.example.test", options.PublicBaseUrl);
+        Assert.True(options.Instant);
     }
 
     [Fact]
@@ -35,6 +37,7 @@ public sealed class SimulatorConfigurationTests
         Assert.Equal(defaults.QueuedFor, options.QueuedFor);
         Assert.Equal(defaults.GeneratingFor, options.GeneratingFor);
         Assert.Null(options.PublicBaseUrl);
+        Assert.False(options.Instant);
     }
 
     [Theory]

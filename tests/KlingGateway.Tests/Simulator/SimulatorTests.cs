@@ -8,6 +8,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using KlingGateway.Simulator;
+using Microsoft.Extensions.DependencyInjection;
 using static KlingGateway.Tests.Simulator.SimulatorFixture;
 
 namespace KlingGateway.Tests.Simulator;
@@ -92,6 +93,35 @@ public sealed class SimulatorTests(SimulatorFixture simulator) : IClassFixture<S
         finally
         {
             File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task InstantMode_EndsGenerationsAtOnceUnlessDirected_AndRecordsNothing()
+    {
+        var (app, client) = await StartAsync(new SimulatorOptions { ApiKey = ApiKey, Instant = true });
+        await using (app)
+        using (client)
+        {
+            var state = app.Services.GetRequiredService<SimulatorState>();
+            var done = await CreatedIdAsync(client, Body());
+            var waiting = await CreatedIdAsync(client, Body(prompt: "a cat [sim:queued=3600]"));
+
+            using var doneAnswer = await client.SendAsync(FetchRequest(done));
+            using var waitingAnswer = await client.SendAsync(FetchRequest(waiting));
+
+            Assert.Equal("completed", (await ReadJsonAsync(doneAnswer))["status"]!.GetValue<string>());
+            Assert.Equal("queued", (await ReadJsonAsync(waitingAnswer))["status"]!.GetValue<string>());
+            Assert.Empty(state.Requests);
+            Assert.Equal(2, state.CreateCount);
+            Assert.Equal(1, state.FetchCount(waiting));
+        }
+
+        static async Task<string> CreatedIdAsync(HttpClient client, JsonObject body)
+        {
+            using var response = await client.SendAsync(CreateRequest(body));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return (await ReadJsonAsync(response))["id"]!.GetValue<string>();
         }
     }
 

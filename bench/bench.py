@@ -1,0 +1,615 @@
+#!/usr/bin/python3
+"""Drives the benchmark that bench/run.sh sets up. Run it through bench/run.sh, which publishes the builds first.
+
+Targets, all on 127.0.0.1: the gateway (Release, Production) in front of the simulator (instant-answer mode),
+nginx as a plain reverse proxy in front of the same simulator, and the simulator directly. Loads: wrk for
+saturation (closed loop, fixed connections), hey for a fixed offered rate (workers x per-worker QPS).
+"""
+import argparse
+import base64
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import zlib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL = "kling-video/v1/standard/image-to-video"
+KEY = "bench-key-" + os.urandom(8).hex()
+BIG_PAYLOAD_BYTES = 7 * 1000 * 1000  # the base64 text of the image, about 7 MB
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, headers=None, timeout=30):
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, json.loads(response.read() or b"null")
+
+
+def wait_ready(url, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except Exception:
+            time.sleep(0.3)
+    raise SystemExit(f"bench: {url} did not answer within {seconds} s")
+
+
+def proc_status(pid):
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                values[name] = int(rest.split()[0]) * 1024
+    return values
+
+
+def reset_peak(pid):
+    """Resets VmHWM to the current RSS (Linux clear_refs 5); False where the kernel refuses."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def png_base64(target_chars):
+    """A PNG of 1280x720 whose base64 is about target_chars long: a valid signature and IHDR, then filler IDAT.
+    The gateway reads headers only, so the filler need not decode."""
+    ihdr = struct.pack(">IIBBBBB", 1280, 720, 8, 2, 0, 0, 0)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+    raw_target = target_chars * 3 // 4
+    filler = os.urandom(max(0, raw_target - len(head) - 12 - 12))
+    data = head + chunk(b"IDAT", filler) + chunk(b"IEND", b"")
+    return base64.b64encode(data).decode()
+
+
+# ---- load generators -------------------------------------------------------------------------------------
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def parse_wrk_duration(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def run_wrk(url, seconds, connections, headers, body_file=None):
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
+    for h in headers:
+        cmd += ["-H", h]
+    if body_file:
+        cmd += ["-s", os.path.join(ROOT, "bench", "post.lua")]
+    env = dict(os.environ, BENCH_BODY=body_file or "")
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, env=env, timeout=seconds + 60).stdout
+    result = {"tool": "wrk", "connections": connections, "seconds": seconds}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    result["rps"] = float(m.group(1)) if m else 0.0
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M)
+        result[f"p{pct}_ms"] = parse_wrk_duration(m.group(1)) if m else None
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    result["socket_errors"] = sum(int(g) for g in m.groups()) if m else 0
+    m = re.search(r"(\d+) requests in", out)
+    result["requests"] = int(m.group(1)) if m else 0
+    return result
+
+
+def run_hey(url, seconds, rate, workers, headers, body_file=None):
+    cmd = ["hey", "-z", f"{seconds}s", "-c", str(workers), "-q", f"{rate / workers:g}", "-t", "30"]
+    for h in headers:
+        cmd += ["-H", h]
+    if body_file:
+        cmd += ["-m", "POST", "-T", "application/json", "-D", body_file]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    result = {"tool": "hey", "offered_rps": rate, "workers": workers, "seconds": seconds}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    result["rps"] = float(m.group(1)) if m else 0.0
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}% in ([\d.]+) secs", out, re.M)
+        result[f"p{pct}_ms"] = float(m.group(1)) * 1000 if m else None
+    codes = {int(c): int(n) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)}
+    result["statuses"] = codes
+    result["non_2xx"] = sum(n for c, n in codes.items() if not 200 <= c < 300)
+    result["requests"] = sum(codes.values())
+    m = re.search(r"Error distribution:\n((?:\s+\[\d+\].*\n?)+)", out)
+    result["errors"] = sum(int(n) for n in re.findall(r"\[(\d+)\]", m.group(1))) if m else 0
+    return result
+
+
+# ---- the run ---------------------------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.out = os.path.abspath(args.out)
+        self.work = tempfile.mkdtemp(prefix="kling-bench-")
+        self.procs = []
+        self.seconds = 3 if args.quick else 15
+        self.warmup = 4 if args.quick else 10
+        self.results = {"scenarios": {}, "quick": args.quick}
+
+    # processes ------------------------------------------------------------------
+    def start(self, name, cmd, env=None, cwd=None):
+        log = open(os.path.join(self.work, f"{name}.log"), "w")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self):
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def setup(self):
+        key_file = os.path.join(self.work, "key")
+        with open(key_file, "w") as f:
+            f.write(KEY + "\n")
+        sim_port, gw_port, nginx_port = free_port(), free_port(), free_port()
+        self.sim = f"http://127.0.0.1:{sim_port}"
+        self.gw = f"http://127.0.0.1:{gw_port}"
+        self.nginx = f"http://127.0.0.1:{nginx_port}"
+
+        dotnet = shutil.which("dotnet")
+        sim_env = dict(os.environ, Simulator__ApiKeyFile=key_file, Simulator__Instant="true",
+                       Logging__LogLevel__Default="Warning")
+        self.start("simulator", [dotnet, os.path.join(self.out, "simulator", "KlingGateway.Simulator.dll"),
+                                 "--urls", self.sim, "--Logging:LogLevel:Default=Warning"], sim_env)
+        gw_env = dict(os.environ, ASPNETCORE_ENVIRONMENT="Production", AimlApi__ApiKeyFile=key_file,
+                      AimlApi__BaseUrl=self.sim, Ledger__Path=os.path.join(self.work, "ledger.db"),
+                      ASPNETCORE_URLS=self.gw,
+                      # Where client authentication and limits exist: anonymous and unlimited, so the figures are
+                      # the proxy path's own. Ignored by builds without them.
+                      Auth__AllowAnonymous="true", Auth__Defaults__RequestsPerMinute="0", Auth__Defaults__MaxInFlight="0")
+        # Run from its publish folder, as a container would: that folder is the content root.
+        self.gateway = self.start("gateway", [dotnet, os.path.join(self.out, "gateway", "KlingGateway.dll")], gw_env,
+                                  cwd=os.path.join(self.out, "gateway"))
+
+        nginx_conf = os.path.join(self.work, "nginx.conf")
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        with open(nginx_conf, "w") as f:
+            f.write(f"""{user}worker_processes auto;
+pid {self.work}/nginx.pid;
+error_log {self.work}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.work}/nginx-body;
+    proxy_temp_path {self.work}/nginx-proxy;
+    client_max_body_size 64m;
+    client_body_buffer_size 16m;
+    upstream simulator {{ server 127.0.0.1:{sim_port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{nginx_port};
+        location / {{
+            proxy_pass http://simulator;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Authorization "Bearer {KEY}";
+        }}
+    }}
+}}
+""")
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.start("nginx", [nginx, "-c", nginx_conf, "-p", self.work, "-g", "daemon off;"])
+
+        wait_ready(self.sim + "/_simulator/creates/count")
+        wait_ready(self.gw + "/health/ready")
+        wait_ready(self.nginx + "/_simulator/creates/count")
+
+        small = {"model": MODEL, "prompt": "A cat walks along the beach at sunset.",
+                 "image_url": "https://example.com/first-frame.jpg", "duration": "5"}
+        self.small_body = self.write_json("small.json", small)
+        big = dict(small, prompt="The picture comes to life.", image_url="data:image/png;base64," + png_base64(BIG_PAYLOAD_BYTES))
+        self.big_body = self.write_json("big.json", big)
+        self.big_bytes = os.path.getsize(self.big_body)
+
+    def prepare_reads(self):
+        """Generations to read, made just before the status scenarios: the simulator keeps only its newest 10,000,
+        so the create scenario's would push older ones out. One finished, read once so the ledger holds it as
+        terminal; one that stays in progress for an hour."""
+        self.done_id, self.done_up = self.create_through_gateway("Done at once [sim:queued=0,generating=0]")
+        # A status read refreshes at most once per Generations:StatusRefreshInterval (5 s), counted from the create.
+        deadline = time.time() + 20
+        while True:
+            status, answer = http("GET", self.gw + "/v1/generations/" + self.done_id)
+            if status == 200 and answer["status"] == "succeeded":
+                break
+            if time.time() > deadline:
+                raise SystemExit(f"bench: the finished generation reads {status} {answer}")
+            time.sleep(0.5)
+        self.busy_id, self.busy_up = self.create_through_gateway("Still going [sim:queued=3600]")
+
+    def write_json(self, name, value):
+        path = os.path.join(self.work, name)
+        with open(path, "w") as f:
+            json.dump(value, f)
+        return path
+
+    def create_through_gateway(self, prompt):
+        body = json.dumps({"model": MODEL, "prompt": prompt, "image_url": "https://example.com/a.jpg"}).encode()
+        status, answer = http("POST", self.gw + "/v1/generations", body, {"Content-Type": "application/json"})
+        if status != 202:
+            raise SystemExit(f"bench: the gateway answered {status} to a create")
+        gid = answer["id"]
+        # The upstream id is the ledger's; the gateway never shows it.
+        with sqlite3.connect(f"file:{os.path.join(self.work, 'ledger.db')}?mode=ro", uri=True) as db:
+            upstream = db.execute("SELECT upstream_id FROM generations WHERE id = ?", (gid,)).fetchone()[0]
+        return gid, upstream
+
+    # measurements ---------------------------------------------------------------
+    def targets(self, scenario):
+        auth = [f"Authorization: Bearer {KEY}"]
+        json_ct = ["Content-Type: application/json"]
+        if scenario in ("create", "big_create"):
+            body = self.small_body if scenario == "create" else self.big_body
+            return {
+                "gateway": (self.gw + "/v1/generations", json_ct, body),
+                "nginx": (self.nginx + "/v2/video/generations", json_ct, body),
+                "direct": (self.sim + "/v2/video/generations", json_ct + auth, body),
+            }
+        gid, up = (self.done_id, self.done_up) if scenario == "status_done" else (self.busy_id, self.busy_up)
+        query = "/v2/video/generations?generation_id=" + urllib.parse.quote(up, safe="")
+        return {
+            "gateway": (self.gw + "/v1/generations/" + gid, [], None),
+            "nginx": (self.nginx + query, [], None),
+            "direct": (self.sim + query, auth, None),
+        }
+
+    def scenario(self, name, title, connections, rates, near_saturation=True):
+        print(f"bench: scenario {name}: {title}", flush=True)
+        targets = self.targets(name)
+        record = {"title": title, "saturation": {}, "fixed": {}}
+        pid = self.gateway.pid
+        # Warm-up (JIT, connection pools), not recorded.
+        for target, (url, headers, body) in targets.items():
+            run_wrk(url, self.warmup, connections, headers, body)
+
+        if name == "status_busy":
+            http("DELETE", self.sim + "/_simulator/requests")
+            fetch_started = time.time()
+
+        before = proc_status(pid)
+        peak_reset = reset_peak(pid)
+        for target, (url, headers, body) in targets.items():
+            record["saturation"][target] = r = run_wrk(url, self.seconds, connections, headers, body)
+            print(f"  saturation {target:8} {r['rps']:9.0f} rps  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
+                  f"  non-2xx {r['non_2xx']}", flush=True)
+            if target == "gateway" and name == "status_busy":
+                _, answer = http("GET", self.sim + "/_simulator/generations/fetch-count?generation_id="
+                                 + urllib.parse.quote(self.busy_up, safe=""))
+                elapsed = time.time() - fetch_started
+                record["coalescing"] = {
+                    "gateway_requests": r["requests"],
+                    "upstream_fetches_from_gateway": answer["fetches"],
+                    # A refresh is due once the interval has passed, so n intervals allow at most n + 1 fetches.
+                    "refresh_intervals": math.floor(elapsed / 5.0) + 1,
+                    "seconds": round(elapsed, 1),
+                }
+            if target == "gateway":
+                after = proc_status(pid)
+                record["gateway_memory"] = {
+                    "rss_before": before["VmRSS"], "peak": after["VmHWM"] if peak_reset else None,
+                    "rss_after": after["VmRSS"], "peak_is_since_start": not peak_reset,
+                }
+
+        chosen = list(rates)
+        if near_saturation:
+            gateway_max = record["saturation"]["gateway"]["rps"]
+            chosen.append(("near_saturation", max(10, round(gateway_max * 0.8, -1))))
+        for label, rate in chosen:
+            # Workers at up to 50/s each: few enough that the connection each opens first stays well under 1% of the
+            # sample (else it is the p99), enough that a slow answer (up to 20 ms) does not lower the offered rate.
+            workers = min(connections, max(4, int(rate // 50)))
+            seconds = self.seconds if name != "big_create" else max(self.seconds, 8)
+            record["fixed"][label] = {}
+            for target, (url, headers, body) in targets.items():
+                r = run_hey(url, seconds, rate, workers, headers, body)
+                record["fixed"][label][target] = r
+                print(f"  {label:15} {target:8} offered {rate:6.0f}  got {r['rps']:8.0f} rps  p50 {r['p50_ms'] or 0:.2f} ms"
+                      f"  p99 {r['p99_ms'] or 0:.2f} ms  non-2xx {r['non_2xx']}", flush=True)
+            fixed = record["fixed"][label]
+            for via in ("gateway", "nginx"):
+                if fixed[via]["p99_ms"] is not None and fixed["direct"]["p99_ms"] is not None:
+                    fixed[f"{via}_added_p99_ms"] = round(fixed[via]["p99_ms"] - fixed["direct"]["p99_ms"], 2)
+                    fixed[f"{via}_added_p50_ms"] = round(fixed[via]["p50_ms"] - fixed["direct"]["p50_ms"], 2)
+
+        if name == "big_create":
+            mem = record["gateway_memory"]
+            if mem["peak"] is not None:
+                mem["per_request_over_payload"] = round(
+                    (mem["peak"] - mem["rss_before"]) / (connections * self.big_bytes), 2)
+        self.results["scenarios"][name] = record
+
+    def run(self):
+        try:
+            self.setup()
+            self.results["payload_bytes"] = self.big_bytes
+            self.scenario("create", "(a) create with a small valid body", 64, [("1000", 1000)])
+            self.prepare_reads()
+            self.scenario("status_done", "(b) status of a terminal generation", 64, [("1000", 1000)])
+            self.scenario("status_busy", "(c) status of an in-progress generation, 256 concurrent pollers", 256,
+                          [("1000", 1000)], near_saturation=False)
+            self.scenario("big_create", "(d) create carrying a 7 MB base64 PNG, 4 at a time", 4, [])
+            self.results["gateway_peak_since_start"] = proc_status(self.gateway.pid)["VmHWM"]
+        finally:
+            self.stop_all()
+            for name in ("gateway", "simulator", "nginx-error"):
+                src = os.path.join(self.work, f"{name}.log")
+                if os.path.exists(src):
+                    shutil.copy(src, os.path.join(self.out, f"{name}.log"))
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+# ---- report ----------------------------------------------------------------------------------------------
+
+def machine():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.split("\n")[1].split()[1]
+    dotnet = subprocess.run(["dotnet", "--version"], capture_output=True, text=True).stdout.strip()
+    nginx = subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory": mem, "kernel": platform.release(), "dotnet_sdk": dotnet,
+            "nginx": nginx.replace("nginx version: ", "")}
+
+
+def fmt(value, digits=2):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def failures(results):
+    """Answers that were not 2xx, or transport errors, per measurement: a figure with any is not a fair one."""
+    found = []
+    for name, record in results["scenarios"].items():
+        runs = [("saturation", t, r) for t, r in record["saturation"].items()]
+        runs += [(label, t, r) for label, fixed in record["fixed"].items() for t, r in fixed.items() if isinstance(r, dict)]
+        for label, target, r in runs:
+            bad = r.get("non_2xx", 0) + r.get("socket_errors", 0) + r.get("errors", 0)
+            if bad:
+                found.append(f"{name} {label} {target}: {bad} of {r.get('requests', '?')}")
+    return found
+
+
+def summary(results):
+    s = results["scenarios"]
+    a, b, d = s["create"], s["status_done"], s["big_create"]
+    return {
+        "create_overhead_p99_ms": a["fixed"]["1000"].get("gateway_added_p99_ms"),
+        "status_overhead_p99_ms": b["fixed"]["1000"].get("gateway_added_p99_ms"),
+        "create_rps_vs_nginx": round(a["saturation"]["gateway"]["rps"] / a["saturation"]["nginx"]["rps"], 2),
+        "status_rps_vs_nginx": round(b["saturation"]["gateway"]["rps"] / b["saturation"]["nginx"]["rps"], 2),
+        "big_create_mem_ratio": d["gateway_memory"].get("per_request_over_payload"),
+    }
+
+
+def chart(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, gateway, nginx = [], [], []
+    for name, record in results["scenarios"].items():
+        for rate, fixed in record["fixed"].items():
+            short = record["title"].split(")")[0] + ")"
+            offered = fixed["gateway"]["offered_rps"]
+            labels.append(f"{short}\n{offered:,.0f} rps")
+            gateway.append(fixed.get("gateway_added_p99_ms") or 0)
+            nginx.append(fixed.get("nginx_added_p99_ms") or 0)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    x = range(len(labels))
+    ax.bar([i - 0.2 for i in x], gateway, 0.4, label="gateway", color="#3566a8")
+    ax.bar([i + 0.2 for i in x], nginx, 0.4, label="nginx (plain proxy)", color="#9a9a9a")
+    ax.axhline(2, color="#c0392b", linestyle="--", linewidth=1, label="target for (a), (b): 2 ms")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel("added p99 latency over direct (ms)")
+    ax.set_title("Added p99 latency by scenario and offered rate (loopback, 2 cores shared)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def markdown(results, baseline, findings):
+    m = results["machine"]
+    s = results["scenarios"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `bench/run.sh` (do not edit by hand; the profile notes come from `bench/FINDINGS.md`).",
+        f"Run: {results['when']}, {'quick' if results['quick'] else 'full'} mode "
+        f"({s['create']['saturation']['gateway']['seconds']} s per measurement).",
+        "",
+        "## Machine",
+        "",
+        f"- {m['cpus']} cores: {m['cpu']}; {m['memory']} memory; Linux {m['kernel']}",
+        f"- .NET SDK {m['dotnet_sdk']}; nginx {m['nginx']}; wrk and hey from Debian's packages",
+        "- Everything on one machine over loopback: the load generator, the gateway, nginx and the simulator share the 2 cores,",
+        "  so absolute figures are low and the comparison between the three paths is what counts.",
+        "",
+        "## Setup",
+        "",
+        "- **upstream**: the simulator (`src/KlingGateway.Simulator`), published Release, `Simulator:Instant=true`:",
+        "  answers at once, records nothing.",
+        "- **gateway**: published Release, `ASPNETCORE_ENVIRONMENT=Production`, key from `AimlApi:ApiKeyFile`, `AimlApi:BaseUrl` at",
+        "  the simulator, a fresh SQLite ledger, JSON request logs to a file. Creates go to `POST /v1/generations`; status reads",
+        "  to `GET /v1/generations/{id}`.",
+        "- **nginx**: a plain reverse proxy to the same simulator (keep-alive upstream pool of 64, adds the key header,",
+        "  `worker_processes auto`, no access log); it proxies the simulator's own routes.",
+        "- **direct**: the simulator's own `POST /v2/video/generations` and `GET /v2/video/generations?generation_id=`.",
+        "- **saturation**: wrk, 2 threads, a fixed number of connections, closed loop. **Fixed rate**: hey, workers x",
+        "  per-worker QPS = the offered rate (hey holds a rate, wrk cannot; Debian has no wrk2, and its `bombardier` is an",
+        "  unrelated game). hey reports latency to 0.1 ms.",
+        "- **added latency**: p99 (or p50) through the gateway or nginx minus p99 (p50) direct, at the same offered rate.",
+        "- **memory**: the gateway's peak RSS (VmHWM, reset with `clear_refs` before each scenario) while it is saturated;",
+        "  for (d), (peak − RSS before) / (concurrent requests × body bytes).",
+        "",
+        "## Results",
+        "",
+        "| scenario | path | saturation rps | p50 ms | p99 ms | @1,000 rps p50 / p99 ms | near saturation: offered rps, p50 / p99 ms |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, record in s.items():
+        for target in ("gateway", "nginx", "direct"):
+            sat = record["saturation"][target]
+            at1k = record["fixed"].get("1000", {}).get(target)
+            near = record["fixed"].get("near_saturation", {}).get(target)
+            lines.append(
+                f"| {record['title'] if target == 'gateway' else ''} | {target} | {sat['rps']:.0f} | {fmt(sat['p50_ms'])} |"
+                f" {fmt(sat['p99_ms'])} | {fmt(at1k['p50_ms']) + ' / ' + fmt(at1k['p99_ms']) if at1k else '–'} |"
+                f" {str(near['offered_rps']) + ': ' + fmt(near['p50_ms']) + ' / ' + fmt(near['p99_ms']) if near else '–'} |")
+    lines += ["", "### Added latency over direct (p99, ms)", "",
+              "| scenario | offered rps | gateway p50 | gateway p99 | nginx p50 | nginx p99 |", "|---|---:|---:|---:|---:|---:|"]
+    for name, record in s.items():
+        for rate, fixed in record["fixed"].items():
+            lines.append(f"| {record['title']} | {fixed['gateway']['offered_rps']:.0f} | {fmt(fixed.get('gateway_added_p50_ms'))} |"
+                         f" {fmt(fixed.get('gateway_added_p99_ms'))} | {fmt(fixed.get('nginx_added_p50_ms'))} |"
+                         f" {fmt(fixed.get('nginx_added_p99_ms'))} |")
+    lines += ["", "![Added p99 latency by scenario](benchmark-added-latency.png)", "",
+              "### Gateway memory", "", "| scenario | RSS before | peak RSS while saturated |", "|---|---:|---:|"]
+    for name, record in s.items():
+        mem = record["gateway_memory"]
+        lines.append(f"| {record['title']} | {mem['rss_before'] / 2**20:.0f} MB | "
+                     f"{(mem['peak'] or 0) / 2**20:.0f} MB |")
+    d = s["big_create"]["gateway_memory"]
+    lines += ["", f"(d): body {results['payload_bytes'] / 1e6:.1f} MB, 4 concurrent creates: "
+                  f"{fmt(d.get('per_request_over_payload'))} × the payload per concurrent request (target: at most 3)."]
+    c = s["status_busy"].get("coalescing")
+    if c:
+        lines += ["", f"(c) coalescing: {c['gateway_requests']} gateway status reads of one in-progress generation in "
+                      f"{c['seconds']} s ({c['refresh_intervals']} refresh intervals of 5 s) caused "
+                      f"{c['upstream_fetches_from_gateway']} upstream fetches; nginx and direct reach the upstream on every request."]
+    sm = results["summary"]
+    lines += ["", "## Targets", "",
+              "| target | measured | met |", "|---|---:|---|",
+              f"| (a) added p99 at 1,000 rps ≤ 2 ms | {fmt(sm['create_overhead_p99_ms'])} ms | {yes(sm['create_overhead_p99_ms'], 2, le=True)} |",
+              f"| (b) added p99 at 1,000 rps ≤ 2 ms | {fmt(sm['status_overhead_p99_ms'])} ms | {yes(sm['status_overhead_p99_ms'], 2, le=True)} |",
+              f"| (a) throughput ≥ 60% of nginx | {fmt(sm['create_rps_vs_nginx'])} × | {yes(sm['create_rps_vs_nginx'], 0.6)} |",
+              f"| (b) throughput ≥ nginx | {fmt(sm['status_rps_vs_nginx'])} × | {yes(sm['status_rps_vs_nginx'], 1.0)} |",
+              f"| (d) memory per concurrent request ≤ 3 × payload | {fmt(sm['big_create_mem_ratio'])} × | {yes(sm['big_create_mem_ratio'], 3, le=True)} |",
+              f"| (c) upstream fetches per interval = 1 | {c['upstream_fetches_from_gateway']} in {c['refresh_intervals']} intervals | "
+              f"{'yes' if c['upstream_fetches_from_gateway'] <= c['refresh_intervals'] else 'no'} |" if c else "",
+              ]
+    if results.get("failures"):
+        lines += ["", "**Answers that were not 2xx (or transport errors) in this run**, which make those figures unfair:", ""]
+        lines += [f"- {f}" for f in results["failures"]]
+    if baseline:
+        lines += ["", "## Before and after the hot-path work", "",
+                  f"Before: `docs/benchmark-baseline.json`, measured with this same script on the same machine before any "
+                  f"gateway change ({baseline['when']}, {'quick' if baseline['quick'] else 'full'} mode). After: this run.", "",
+                  "| figure | before | after |", "|---|---:|---:|"]
+        rows = [
+            ("(a) create, gateway saturation rps", lambda r: r["scenarios"]["create"]["saturation"]["gateway"]["rps"], 0),
+            ("(a) create, added p99 at 1,000 rps (ms)", lambda r: r["summary"]["create_overhead_p99_ms"], 2),
+            ("(a) create, gateway rps ÷ nginx rps", lambda r: r["summary"]["create_rps_vs_nginx"], 2),
+            ("(b) terminal status, gateway saturation rps", lambda r: r["scenarios"]["status_done"]["saturation"]["gateway"]["rps"], 0),
+            ("(b) terminal status, added p99 at 1,000 rps (ms)", lambda r: r["summary"]["status_overhead_p99_ms"], 2),
+            ("(b) terminal status, gateway rps ÷ nginx rps", lambda r: r["summary"]["status_rps_vs_nginx"], 2),
+            ("(c) in-progress status, gateway saturation rps", lambda r: r["scenarios"]["status_busy"]["saturation"]["gateway"]["rps"], 0),
+            ("(d) 7 MB create, gateway saturation rps", lambda r: r["scenarios"]["big_create"]["saturation"]["gateway"]["rps"], 1),
+            ("(d) 7 MB create, gateway p99 (ms)", lambda r: r["scenarios"]["big_create"]["saturation"]["gateway"]["p99_ms"], 1),
+            ("(d) memory per concurrent request ÷ payload", lambda r: r["summary"]["big_create_mem_ratio"], 2),
+        ]
+        for label, get, digits in rows:
+            try:
+                before, after = get(baseline), get(results)
+            except (KeyError, TypeError):
+                continue
+            lines.append(f"| {label} | {fmt(before, digits)} | {fmt(after, digits)} |")
+    if findings:
+        lines += ["", findings.strip()]
+    lines += ["", "## Reproduce", "",
+              "```bash", "bench/run.sh --quick   # under 3 minutes", "bench/run.sh           # about 8 minutes", "```", "",
+              "As root on Debian it installs nginx, wrk, hey and python3-matplotlib when they are missing. It publishes both",
+              "projects to `artifacts/bench/`, keeps the gateway's and the simulator's logs there, and rewrites this file,",
+              "`docs/benchmark-added-latency.png` and `docs/benchmark-results.json`. All traffic stays on 127.0.0.1.",
+              "To make a run the new \"before\", copy `docs/benchmark-results.json` to `docs/benchmark-baseline.json`.", "",
+              "The last line of a run:", "", "```", summary_line(results["summary"]), "```", ""]
+    return "\n".join(lines)
+
+
+def yes(value, bound, le=False):
+    if value is None:
+        return "–"
+    return "yes" if (value <= bound if le else value >= bound) else "no"
+
+
+def summary_line(sm):
+    return ("bench: " + " ".join(f"{k}={'n/a' if v is None else v}" for k, v in sm.items()))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the docs from docs/benchmark-results.json")
+    args = parser.parse_args()
+    docs = os.path.join(ROOT, "docs")
+    os.makedirs(docs, exist_ok=True)
+    results_path = os.path.join(docs, "benchmark-results.json")
+
+    if args.report_only:
+        with open(results_path) as f:
+            results = json.load(f)
+    else:
+        bench = Bench(args)
+        bench.run()
+        results = bench.results
+        results["when"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        results["machine"] = machine()
+        results["summary"] = summary(results)
+        results["failures"] = failures(results)
+        with open(results_path, "w") as f:
+            json.dump(results, f, indent=1)
+
+    baseline_path = os.path.join(docs, "benchmark-baseline.json")
+    baseline = json.load(open(baseline_path)) if os.path.exists(baseline_path) else None
+    findings_path = os.path.join(ROOT, "bench", "FINDINGS.md")
+    findings = open(findings_path).read() if os.path.exists(findings_path) else ""
+    chart(results, os.path.join(docs, "benchmark-added-latency.png"))
+    with open(os.path.join(docs, "BENCHMARKS.md"), "w") as f:
+        f.write(markdown(results, baseline, findings))
+    for failure in results.get("failures", []):
+        print(f"bench: warning: not all answers were 2xx: {failure}", file=sys.stderr)
+    print(summary_line(results["summary"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

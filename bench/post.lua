@@ -1,0 +1,6 @@
+-- wrk: POST the JSON body named by BENCH_BODY (bench/bench.py sets it).
+local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"

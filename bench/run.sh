@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The gateway's benchmark against a plain nginx reverse proxy and the upstream itself, all on loopback in one run.
+#
+#   bench/run.sh            full run (about 8 minutes): 15 s per measurement
+#   bench/run.sh --quick    quick run (under 3 minutes): 4 s per measurement
+#
+# It publishes the gateway and the simulator in Release, starts the simulator in its instant-answer mode,
+# the gateway in Production against it, and nginx proxying to the same simulator; then drives each with wrk
+# (saturation) and hey (a fixed offered rate). It writes docs/BENCHMARKS.md, docs/benchmark-added-latency.png
+# and docs/benchmark-results.json, and ends with one "bench: ..." line. Every load goes to 127.0.0.1 only,
+# for a bounded time. Not part of .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# Debian's packages: nginx (the plain proxy), wrk (saturation), hey (fixed rate with percentiles),
+# matplotlib (the chart). Installed when missing, as root.
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v hey >/dev/null 2>&1 || missing+=(hey)
+/usr/bin/python3 -c "import matplotlib" >/dev/null 2>&1 || missing+=(python3-matplotlib)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "bench: run as root, or install: apt-get install ${missing[*]}" >&2; exit 1; fi
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+out=artifacts/bench
+mkdir -p "$out"
+echo "bench: publishing the gateway and the simulator (Release)"
+dotnet publish src/KlingGateway -c Release -o "$out/gateway" --nologo -v quiet >"$out/publish.log" 2>&1 \
+  || { cat "$out/publish.log"; exit 1; }
+dotnet publish src/KlingGateway.Simulator -c Release -o "$out/simulator" --nologo -v quiet >>"$out/publish.log" 2>&1 \
+  || { cat "$out/publish.log"; exit 1; }
+
+exec /usr/bin/python3 bench/bench.py --out "$out" "$@"
