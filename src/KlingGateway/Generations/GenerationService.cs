@@ -3,6 +3,7 @@ using KlingGateway.Access;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 
 namespace KlingGateway.Generations;
@@ -31,9 +32,15 @@ public sealed partial class GenerationService(
     TimeProvider time,
     GatewayMetrics metrics,
     ILogger<GenerationService> logger,
-    ILoggerFactory loggerFactory)
+    ILoggerFactory loggerFactory) : IDisposable
 {
     private readonly ILogger auditLogger = loggerFactory.CreateLogger(AuditLog.Category);
+
+    // Finished generations never change again, so recent ones are answered from memory instead of the ledger (safe on
+    // every replica of a shared ledger). Ownership is still checked on every read. Bounded by count, with a sliding expiry.
+    private const int FinishedCacheEntries = 50_000;
+    private static readonly MemoryCacheEntryOptions FinishedEntry = new() { Size = 1, SlidingExpiration = TimeSpan.FromMinutes(10) };
+    private readonly MemoryCache _finished = new(new MemoryCacheOptions { SizeLimit = FinishedCacheEntries });
 
     private const int PruneThreshold = 1024;
     private readonly ConcurrentDictionary<string, RefreshEntry> _refreshes = new(StringComparer.Ordinal);
@@ -126,10 +133,15 @@ public sealed partial class GenerationService(
             return GenerationOutcome.NotFound;
         }
 
-        var generation = await store.FindAsync(id, cancellationToken);
+        var generation = _finished.TryGetValue(id, out Generation? finished) ? finished : await store.FindAsync(id, cancellationToken);
         if (generation is null || !caller.CanSee(generation))
         {
             return GenerationOutcome.NotFound;
+        }
+
+        if (finished is null && generation.Status.IsTerminal())
+        {
+            _finished.Set(id, generation, FinishedEntry);
         }
 
         // Terminal generations are answered from the ledger alone; one without an upstream id is still being created.
@@ -195,6 +207,7 @@ public sealed partial class GenerationService(
             {
                 // From now on the ledger answers alone.
                 _refreshes.TryRemove(generation.Id, out _);
+                _finished.Set(updated.Id, updated, FinishedEntry);
                 metrics.Finished(updated);
                 LogFinished(logger, updated.Id, updated.Model, updated.Status.ToApiString(), updated.UpstreamStatus);
                 AuditLog.Completed(auditLogger, updated);
@@ -298,4 +311,6 @@ public sealed partial class GenerationService(
     [LoggerMessage(EventId = 4005, Level = LogLevel.Information,
         Message = "Generation {GenerationId} for {Model} finished {Status} (upstream {UpstreamStatus})")]
     private static partial void LogFinished(ILogger logger, string generationId, string model, string status, string? upstreamStatus);
+
+    public void Dispose() => _finished.Dispose();
 }

@@ -56,6 +56,18 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     protected abstract Task<DbConnection> OpenAsync(CancellationToken cancellationToken);
 
     /// <summary>
+    /// Held around every write. The default holds nothing: PostgreSQL locks rows and, for admissions, one client at a
+    /// time. SQLite has one writer per file and overrides this (see <see cref="SqliteGenerationStore"/>).
+    /// </summary>
+    protected virtual ValueTask<WriteTurn> EnterWriteAsync(CancellationToken cancellationToken) => ValueTask.FromResult(default(WriteTurn));
+
+    /// <summary>A turn at writing, given back when disposed.</summary>
+    protected readonly struct WriteTurn(SemaphoreSlim? gate) : IDisposable
+    {
+        public void Dispose() => gate?.Release();
+    }
+
+    /// <summary>
     /// A transaction that holds a lock no other admission for <paramref name="client"/> (on any replica) can hold at
     /// the same time, until it commits or rolls back.
     /// </summary>
@@ -65,6 +77,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     {
         ArgumentNullException.ThrowIfNull(generation);
 
+        using var turn = await EnterWriteAsync(cancellationToken);
         await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = InsertSql;
@@ -76,6 +89,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     {
         ArgumentNullException.ThrowIfNull(generation);
 
+        using var turn = await EnterWriteAsync(cancellationToken);
         await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         // created_at is left alone: it orders the list and keys the cursor, so moving it could repeat or skip rows.
@@ -196,6 +210,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         ArgumentNullException.ThrowIfNull(generation);
         ArgumentNullException.ThrowIfNull(limits);
 
+        using var turn = await EnterWriteAsync(cancellationToken);
         await using var connection = await OpenAsync(cancellationToken);
         await using var transaction = await BeginClientLockAsync(connection, generation.OwnerClient, cancellationToken);
 
@@ -301,6 +316,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     {
         ArgumentNullException.ThrowIfNull(claim);
 
+        using var turn = await EnterWriteAsync(cancellationToken);
         await using var connection = await OpenAsync(cancellationToken);
         await using (var expired = connection.CreateCommand())
         {
@@ -343,6 +359,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
 
     public async Task CompleteIdempotencyKeyAsync(string client, string key, int statusCode, string? problemCode, CancellationToken cancellationToken)
     {
+        using var turn = await EnterWriteAsync(cancellationToken);
         await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = """
@@ -358,6 +375,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
 
     public async Task ReleaseIdempotencyKeyAsync(string client, string key, CancellationToken cancellationToken)
     {
+        using var turn = await EnterWriteAsync(cancellationToken);
         await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         // Only a key that never got a generation: one that did is the record of a create and must stay.
@@ -369,6 +387,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
 
     public async Task<int> DeleteExpiredIdempotencyKeysAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
+        using var turn = await EnterWriteAsync(cancellationToken);
         await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = "DELETE FROM idempotency_keys WHERE expires_at <= @now;";
