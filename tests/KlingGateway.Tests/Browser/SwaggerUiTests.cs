@@ -46,7 +46,7 @@ public sealed class SwaggerUiTests : IAsyncLifetime
             return;
         }
 
-        _gateway.UseKestrel(0);
+        _gateway.UseKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, 0));
         _gateway.StartServer();
         _playwright = await Playwright.CreateAsync();
         _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions

@@ -84,7 +84,7 @@ public sealed class HostingTests(GatewayFactory gateway) : IClassFixture<Gateway
     {
         var ledgerDirectory = Path.Combine(gateway.WorkDirectory, "probe-ledger");
         await using var host = gateway.WithWebHostBuilder(b => b.UseSetting("Ledger:Path", Path.Combine(ledgerDirectory, "ledger.db")));
-        host.UseKestrel(0);
+        host.UseKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, 0));
         host.StartServer();
         var address = host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
