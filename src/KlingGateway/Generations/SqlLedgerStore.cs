@@ -214,10 +214,13 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         await using var connection = await OpenAsync(cancellationToken);
         await using var transaction = await BeginClientLockAsync(connection, generation.OwnerClient, cancellationToken);
 
-        int inFlight, seconds;
-        long costMicros;
-        await using (var state = connection.CreateCommand())
+        int inFlight = 0, seconds = 0;
+        long costMicros = 0;
+        // With no limit to check, the admission is the insert alone: the sums below grow with the client's day.
+        var checks = limits.MaxInFlight is not null || limits.DailyVideoSeconds is not null || limits.DailyBudgetUsd is not null;
+        if (checks)
         {
+            await using var state = connection.CreateCommand();
             state.Transaction = transaction;
             // Read under the client's lock: no other admission for this client can insert between this read and the insert below.
             state.CommandText = $"""

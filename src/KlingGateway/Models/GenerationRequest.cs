@@ -58,8 +58,9 @@ public sealed class GenerationRequest : IDisposable
         RejectionDetail = detail;
     }
 
-    private GenerationRequest(CreateRoute route, JsonDocument document, byte[]? pooledBody)
+    private GenerationRequest(CreateRoute route, JsonDocument document, byte[]? pooledBody, ReadOnlyMemory<byte> utf8Json)
     {
+        Utf8Json = utf8Json;
         Route = route;
         this.document = document;
         this.pooledBody = pooledBody;
@@ -85,6 +86,9 @@ public sealed class GenerationRequest : IDisposable
 
     /// <summary>The body object as sent (valid while <see cref="Rejection"/> is None and the request is not disposed).</summary>
     public JsonElement Root { get; }
+
+    /// <summary>The body's bytes as sent (valid until the request is disposed), for forwarding without a second copy.</summary>
+    public ReadOnlyMemory<byte> Utf8Json { get; }
 
     /// <summary>The <c>model</c> value when it is a string.</summary>
     public string? ModelId { get; private set; }
@@ -178,7 +182,7 @@ public sealed class GenerationRequest : IDisposable
                 $"The request body is not valid JSON: the \\u escape at byte {at + 1} is an unpaired UTF-16 surrogate."));
         }
 
-        return new GenerationRequest(route, document, pooledBody);
+        return new GenerationRequest(route, document, pooledBody, utf8Json);
     }
 
     /// <summary>

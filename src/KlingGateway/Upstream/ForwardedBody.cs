@@ -28,6 +28,13 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
 
     protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
     {
+        if (SendsAsIs())
+        {
+            // Nothing to leave out or cut: the caller's bytes go out as they came, with no second copy of the images.
+            await stream.WriteAsync(request.Utf8Json, cancellationToken);
+            return;
+        }
+
         await using var writer = new Utf8JsonWriter(stream, WriterOptions);
         writer.WriteStartObject();
         foreach (var property in request.Root.EnumerateObject())
@@ -48,6 +55,32 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
 
         writer.WriteEndObject();
         await writer.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>Whether the body needs none of the three changes, so its bytes can be sent unchanged.</summary>
+    private bool SendsAsIs()
+    {
+        if (_prefixes.Count > 0)
+        {
+            return false;
+        }
+
+        foreach (var property in request.Root.EnumerateObject())
+        {
+            if (property.Value.ValueKind == JsonValueKind.Null ||
+                (family == UpstreamRouteFamily.Universal && LegacyOnly.Contains(property.Name)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    protected override bool TryComputeLength(out long length)
+    {
+        length = SendsAsIs() ? request.Utf8Json.Length : 0;
+        return length > 0;
     }
 
     private void WriteValue(Utf8JsonWriter writer, JsonElement value, string path)
@@ -98,9 +131,4 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
         }
     }
 
-    protected override bool TryComputeLength(out long length)
-    {
-        length = 0;
-        return false;
-    }
 }
