@@ -43,9 +43,23 @@ public static class LoggingExtensions
             .Enrich.WithMachineName()
             .Enrich.WithProperty("Application", "KlingGateway");
 
-        logger = string.Equals(format, "json", StringComparison.OrdinalIgnoreCase)
-            ? logger.WriteTo.Console(new JsonFormatter(renderMessage: true))
-            : logger.WriteTo.Console(outputTemplate: TextTemplate, formatProvider: System.Globalization.CultureInfo.InvariantCulture);
+        // Requests hand events to a background writer instead of waiting on the console sink's lock. It blocks
+        // rather than drops when its buffer is full (audit events must not be lost), and flushes when the host stops.
+        var json = string.Equals(format, "json", StringComparison.OrdinalIgnoreCase);
+        logger = logger.WriteTo.Async(
+            sink =>
+            {
+                if (json)
+                {
+                    sink.Console(new JsonFormatter(renderMessage: true));
+                }
+                else
+                {
+                    sink.Console(outputTemplate: TextTemplate, formatProvider: System.Globalization.CultureInfo.InvariantCulture);
+                }
+            },
+            bufferSize: 10_000,
+            blockWhenFull: true);
         return logger.CreateLogger();
     }
 
