@@ -37,6 +37,18 @@ internal sealed class ModelRequestSchemasFilter : IDocumentFilter, IOperationFil
             return;
         }
 
+        // Every create route takes an Idempotency-Key (Access/GuardedCreates.cs): retries with it never bill twice.
+        operation.Parameters ??= [];
+        operation.Parameters.Add(new OpenApiParameter
+        {
+            Name = "Idempotency-Key",
+            In = ParameterLocation.Header,
+            Required = false,
+            Description = "Makes a retry safe: the same key with the same body returns the same generation and never calls the " +
+                          "upstream twice; the same key with another body is a 422 problem. Kept for 24 hours.",
+            Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = 255 },
+        });
+
         var document = context.Document;
         var schemaRoute = createRoute == CreateRoute.Legacy ? CreateRoute.Legacy : CreateRoute.Gateway;
         var references = ModelCatalog.All.ToDictionary(m => m.Id, m => new OpenApiSchemaReference(SchemaId(m, schemaRoute), document));

@@ -59,7 +59,9 @@ public sealed class OpenApiTests(GatewayFactory gateway) : IClassFixture<Gateway
     public async Task CreateRoutes_TakeOneSchemaPerModelDiscriminatedByModel(string path, string prefix)
     {
         var (_, document, _) = await ReadDocumentAsync();
-        var body = document.Paths[path].Operations![HttpMethod.Post].RequestBody!;
+        var operation = document.Paths[path].Operations![HttpMethod.Post];
+        Assert.Contains(operation.Parameters!, p => p.Name == "Idempotency-Key" && p.In == ParameterLocation.Header && p.Required == false);
+        var body = operation.RequestBody!;
         var media = body.Content!["application/json"];
 
         Assert.True(body.Required);
