@@ -87,4 +87,23 @@ public sealed class StartupAndHealthTests(GatewayFactory gateway) : IClassFixtur
         Assert.Equal("succeeded", finished.GetProperty("status").GetString());
         Assert.StartsWith("http://127.0.0.1:", finished.GetProperty("video").GetProperty("url").GetString());
     }
+
+    [Fact]
+    public async Task DevelopmentWithoutKey_TakesABurstOfRequestsWithoutLimits()
+    {
+        // A developer or a test corpus sends many requests to the zero-config run at once: no rate or in-flight limit
+        // may turn them into 429s there (the demo's anonymous caller has none).
+        await using var zeroConfig = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+        {
+            b.UseEnvironment("Development");
+            b.UseSetting("Ledger:Path", Path.Combine(gateway.WorkDirectory, "zero-config-burst.db"));
+        });
+        var client = zeroConfig.CreateClient();
+
+        var creates = await Task.WhenAll(Enumerable.Range(0, 25).Select(_ => client.PostAsJsonAsync("/v1/generations", Bodies.Minimal(Bodies.V1Pro))));
+        var invalid = await Task.WhenAll(Enumerable.Range(0, 60).Select(_ => client.PostAsJsonAsync("/v1/generations", new { model = Bodies.V1Pro })));
+
+        Assert.All(creates, r => Assert.Equal(HttpStatusCode.Accepted, r.StatusCode));
+        Assert.All(invalid, r => Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode));
+    }
 }
