@@ -56,15 +56,28 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     protected abstract Task<DbConnection> OpenAsync(CancellationToken cancellationToken);
 
     /// <summary>
-    /// Held around every write. The default holds nothing: PostgreSQL locks rows and, for admissions, one client at a
-    /// time. SQLite has one writer per file and overrides this (see <see cref="SqliteGenerationStore"/>).
+    /// Runs one write: <paramref name="work"/> runs its statements on the connection, with the transaction given (set
+    /// it on every command), and neither commits nor rolls back; what it returns, or throws, is the caller's. The
+    /// default opens a connection for it. With <paramref name="lockClient"/>, the work runs in a transaction from
+    /// <see cref="BeginClientLockAsync"/> that is committed after it returns; without, its statements commit one by
+    /// one (the transaction given is null). SQLite has one writer per file and overrides this to commit the writes
+    /// waiting together (see <see cref="SqliteGenerationStore"/>).
     /// </summary>
-    protected virtual ValueTask<WriteTurn> EnterWriteAsync(CancellationToken cancellationToken) => ValueTask.FromResult(default(WriteTurn));
-
-    /// <summary>A turn at writing, given back when disposed.</summary>
-    protected readonly struct WriteTurn(SemaphoreSlim? gate) : IDisposable
+    protected virtual async Task<T> WriteAsync<T>(
+        string? lockClient, Func<DbConnection, DbTransaction?, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
     {
-        public void Dispose() => gate?.Release();
+        ArgumentNullException.ThrowIfNull(work);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        if (lockClient is null)
+        {
+            return await work(connection, null, cancellationToken);
+        }
+
+        await using var transaction = await BeginClientLockAsync(connection, lockClient, cancellationToken);
+        var result = await work(connection, transaction, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return result;
     }
 
     /// <summary>
@@ -77,43 +90,49 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     {
         ArgumentNullException.ThrowIfNull(generation);
 
-        using var turn = await EnterWriteAsync(cancellationToken);
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = InsertSql;
-        AddParameters(command, generation);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        await WriteAsync(null, async (connection, transaction, token) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = InsertSql;
+            AddParameters(command, generation);
+            return await command.ExecuteNonQueryAsync(token);
+        }, cancellationToken);
     }
 
     public async Task UpdateAsync(Generation generation, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(generation);
 
-        using var turn = await EnterWriteAsync(cancellationToken);
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        // created_at is left alone: it orders the list and keys the cursor, so moving it could repeat or skip rows.
-        command.CommandText = """
-            UPDATE generations SET
-                upstream_id = @upstream_id, model = @model, route_family = @route_family,
-                status = @status, upstream_status = @upstream_status,
-                video_url = @video_url, video_content_type = @video_content_type,
-                video_file_name = @video_file_name, video_file_size = @video_file_size,
-                error_code = @error_code, error_message = @error_message,
-                credits_used = @credits_used, tokens_used = @tokens_used, warnings = @warnings,
-                client_request_id = @client_request_id, external_task_id = @external_task_id,
-                request_summary = @request_summary,
-                updated_at = @updated_at, completed_at = @completed_at, refreshed_at = @refreshed_at,
-                owner_client = @owner_client, owner_user = @owner_user,
-                video_seconds = @video_seconds, cost_micros = @cost_micros, refunded = @refunded
-            WHERE id = @id;
-            """;
-        AddParameters(command, generation);
-        var rows = await command.ExecuteNonQueryAsync(cancellationToken);
-        if (rows == 0)
+        await WriteAsync(null, async (connection, transaction, token) =>
         {
-            throw new KeyNotFoundException($"The ledger has no generation {generation.Id} to update.");
-        }
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            // created_at is left alone: it orders the list and keys the cursor, so moving it could repeat or skip rows.
+            command.CommandText = """
+                UPDATE generations SET
+                    upstream_id = @upstream_id, model = @model, route_family = @route_family,
+                    status = @status, upstream_status = @upstream_status,
+                    video_url = @video_url, video_content_type = @video_content_type,
+                    video_file_name = @video_file_name, video_file_size = @video_file_size,
+                    error_code = @error_code, error_message = @error_message,
+                    credits_used = @credits_used, tokens_used = @tokens_used, warnings = @warnings,
+                    client_request_id = @client_request_id, external_task_id = @external_task_id,
+                    request_summary = @request_summary,
+                    updated_at = @updated_at, completed_at = @completed_at, refreshed_at = @refreshed_at,
+                    owner_client = @owner_client, owner_user = @owner_user,
+                    video_seconds = @video_seconds, cost_micros = @cost_micros, refunded = @refunded
+                WHERE id = @id;
+                """;
+            AddParameters(command, generation);
+            var rows = await command.ExecuteNonQueryAsync(token);
+            if (rows == 0)
+            {
+                throw new KeyNotFoundException($"The ledger has no generation {generation.Id} to update.");
+            }
+
+            return rows;
+        }, cancellationToken);
     }
 
     public async Task<Generation?> FindAsync(string id, CancellationToken cancellationToken)
@@ -210,72 +229,70 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         ArgumentNullException.ThrowIfNull(generation);
         ArgumentNullException.ThrowIfNull(limits);
 
-        using var turn = await EnterWriteAsync(cancellationToken);
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var transaction = await BeginClientLockAsync(connection, generation.OwnerClient, cancellationToken);
-
-        int inFlight = 0, seconds = 0;
-        long costMicros = 0;
-        // With no limit to check, the admission is the insert alone: the sums below grow with the client's day.
-        var checks = limits.MaxInFlight is not null || limits.DailyVideoSeconds is not null || limits.DailyBudgetUsd is not null;
-        if (checks)
+        return await WriteAsync(generation.OwnerClient, async (connection, transaction, token) =>
         {
-            await using var state = connection.CreateCommand();
-            state.Transaction = transaction;
-            // Read under the client's lock: no other admission for this client can insert between this read and the insert below.
-            state.CommandText = $"""
-                SELECT
-                    (SELECT COUNT(*) FROM generations
-                     WHERE owner_client = @client AND {Unfinished} AND created_at >= @in_flight_since),
-                    (SELECT COALESCE(SUM(video_seconds), 0) FROM generations
-                     WHERE owner_client = @client AND refunded = 0 AND created_at >= @day_start),
-                    (SELECT COALESCE(SUM(cost_micros), 0) FROM generations
-                     WHERE owner_client = @client AND refunded = 0 AND created_at >= @day_start);
-                """;
-            Add(state, "@client", generation.OwnerClient);
-            Add(state, "@in_flight_since", FormatTimestamp(limits.InFlightSince));
-            Add(state, "@day_start", FormatTimestamp(limits.DayStart));
-            await using var reader = await state.ExecuteReaderAsync(cancellationToken);
-            await reader.ReadAsync(cancellationToken);
-            inFlight = Convert.ToInt32(reader.GetValue(0), CultureInfo.InvariantCulture);
-            seconds = Convert.ToInt32(reader.GetValue(1), CultureInfo.InvariantCulture);
-            costMicros = Convert.ToInt64(reader.GetValue(2), CultureInfo.InvariantCulture);
-        }
+            int inFlight = 0, seconds = 0;
+            long costMicros = 0;
+            // With no limit to check, the admission is the insert alone: the sums below grow with the client's day.
+            var checks = limits.MaxInFlight is not null || limits.DailyVideoSeconds is not null || limits.DailyBudgetUsd is not null;
+            if (checks)
+            {
+                await using var state = connection.CreateCommand();
+                state.Transaction = transaction;
+                // Read under the client's lock: no other admission for this client can insert between this read and the insert below.
+                state.CommandText = $"""
+                    SELECT
+                        (SELECT COUNT(*) FROM generations
+                         WHERE owner_client = @client AND {Unfinished} AND created_at >= @in_flight_since),
+                        (SELECT COALESCE(SUM(video_seconds), 0) FROM generations
+                         WHERE owner_client = @client AND refunded = 0 AND created_at >= @day_start),
+                        (SELECT COALESCE(SUM(cost_micros), 0) FROM generations
+                         WHERE owner_client = @client AND refunded = 0 AND created_at >= @day_start);
+                    """;
+                Add(state, "@client", generation.OwnerClient);
+                Add(state, "@in_flight_since", FormatTimestamp(limits.InFlightSince));
+                Add(state, "@day_start", FormatTimestamp(limits.DayStart));
+                await using var reader = await state.ExecuteReaderAsync(token);
+                await reader.ReadAsync(token);
+                inFlight = Convert.ToInt32(reader.GetValue(0), CultureInfo.InvariantCulture);
+                seconds = Convert.ToInt32(reader.GetValue(1), CultureInfo.InvariantCulture);
+                costMicros = Convert.ToInt64(reader.GetValue(2), CultureInfo.InvariantCulture);
+            }
 
-        var spentUsd = costMicros / MicrosPerUsd;
-        var refusal =
-            limits.MaxInFlight is { } maxInFlight && inFlight >= maxInFlight ? AdmissionRefusal.InFlight
-            : limits.DailyVideoSeconds is { } maxSeconds && seconds + generation.VideoSeconds > maxSeconds ? AdmissionRefusal.VideoSeconds
-            : limits.DailyBudgetUsd is { } maxUsd && costMicros + ToMicros(generation.CostUsd) > ToMicros(maxUsd) ? AdmissionRefusal.Budget
-            : AdmissionRefusal.None;
-        var admission = new Admission(refusal, inFlight, seconds, spentUsd);
-        if (!admission.Admitted)
-        {
-            await transaction.RollbackAsync(cancellationToken);
+            var spentUsd = costMicros / MicrosPerUsd;
+            var refusal =
+                limits.MaxInFlight is { } maxInFlight && inFlight >= maxInFlight ? AdmissionRefusal.InFlight
+                : limits.DailyVideoSeconds is { } maxSeconds && seconds + generation.VideoSeconds > maxSeconds ? AdmissionRefusal.VideoSeconds
+                : limits.DailyBudgetUsd is { } maxUsd && costMicros + ToMicros(generation.CostUsd) > ToMicros(maxUsd) ? AdmissionRefusal.Budget
+                : AdmissionRefusal.None;
+            var admission = new Admission(refusal, inFlight, seconds, spentUsd);
+            if (!admission.Admitted)
+            {
+                // Nothing written: the lock's transaction ends with no change.
+                return admission;
+            }
+
+            await using (var insert = connection.CreateCommand())
+            {
+                insert.Transaction = transaction;
+                insert.CommandText = InsertSql;
+                AddParameters(insert, generation);
+                await insert.ExecuteNonQueryAsync(token);
+            }
+
+            if (idempotencyKey is not null)
+            {
+                await using var link = connection.CreateCommand();
+                link.Transaction = transaction;
+                link.CommandText = "UPDATE idempotency_keys SET generation_id = @generation_id WHERE client = @client AND idempotency_key = @key;";
+                Add(link, "@generation_id", generation.Id);
+                Add(link, "@client", generation.OwnerClient);
+                Add(link, "@key", idempotencyKey);
+                await link.ExecuteNonQueryAsync(token);
+            }
+
             return admission;
-        }
-
-        await using (var insert = connection.CreateCommand())
-        {
-            insert.Transaction = transaction;
-            insert.CommandText = InsertSql;
-            AddParameters(insert, generation);
-            await insert.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        if (idempotencyKey is not null)
-        {
-            await using var link = connection.CreateCommand();
-            link.Transaction = transaction;
-            link.CommandText = "UPDATE idempotency_keys SET generation_id = @generation_id WHERE client = @client AND idempotency_key = @key;";
-            Add(link, "@generation_id", generation.Id);
-            Add(link, "@client", generation.OwnerClient);
-            Add(link, "@key", idempotencyKey);
-            await link.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await transaction.CommitAsync(cancellationToken);
-        return admission;
+        }, cancellationToken);
     }
 
     public async Task<UsageReport> UsageAsync(string client, DateTimeOffset from, DateTimeOffset inFlightSince, CancellationToken cancellationToken)
@@ -319,89 +336,101 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     {
         ArgumentNullException.ThrowIfNull(claim);
 
-        using var turn = await EnterWriteAsync(cancellationToken);
-        await using var connection = await OpenAsync(cancellationToken);
-        await using (var expired = connection.CreateCommand())
+        return await WriteAsync<IdempotencyRecord?>(null, async (connection, transaction, token) =>
         {
-            expired.CommandText = "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND expires_at <= @now;";
-            Add(expired, "@client", claim.Client);
-            Add(expired, "@key", claim.Key);
-            Add(expired, "@now", FormatTimestamp(claim.CreatedAt));
-            await expired.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await using (var insert = connection.CreateCommand())
-        {
-            // The primary key (client, idempotency_key) decides between simultaneous requests, on one replica or many.
-            insert.CommandText = $"""
-                INSERT INTO idempotency_keys ({IdempotencyColumns})
-                VALUES (@client, @key, @request_hash, NULL, NULL, NULL, @created_at, @expires_at)
-                ON CONFLICT (client, idempotency_key) DO NOTHING;
-                """;
-            Add(insert, "@client", claim.Client);
-            Add(insert, "@key", claim.Key);
-            Add(insert, "@request_hash", claim.RequestHash);
-            Add(insert, "@created_at", FormatTimestamp(claim.CreatedAt));
-            Add(insert, "@expires_at", FormatTimestamp(claim.ExpiresAt));
-            if (await insert.ExecuteNonQueryAsync(cancellationToken) == 1)
+            await using (var expired = connection.CreateCommand())
             {
-                return null;
+                expired.Transaction = transaction;
+                expired.CommandText = "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND expires_at <= @now;";
+                Add(expired, "@client", claim.Client);
+                Add(expired, "@key", claim.Key);
+                Add(expired, "@now", FormatTimestamp(claim.CreatedAt));
+                await expired.ExecuteNonQueryAsync(token);
             }
-        }
 
-        return await FindIdempotencyKeyAsync(connection, claim.Client, claim.Key, claim.CreatedAt, cancellationToken)
-            // Expired and removed between the two statements: report it as held, the caller's next look decides.
-            ?? new IdempotencyRecord(claim.Client, claim.Key, claim.RequestHash, null, null, null, claim.CreatedAt, claim.ExpiresAt);
+            await using (var insert = connection.CreateCommand())
+            {
+                insert.Transaction = transaction;
+                // The primary key (client, idempotency_key) decides between simultaneous requests, on one replica or many.
+                insert.CommandText = $"""
+                    INSERT INTO idempotency_keys ({IdempotencyColumns})
+                    VALUES (@client, @key, @request_hash, NULL, NULL, NULL, @created_at, @expires_at)
+                    ON CONFLICT (client, idempotency_key) DO NOTHING;
+                    """;
+                Add(insert, "@client", claim.Client);
+                Add(insert, "@key", claim.Key);
+                Add(insert, "@request_hash", claim.RequestHash);
+                Add(insert, "@created_at", FormatTimestamp(claim.CreatedAt));
+                Add(insert, "@expires_at", FormatTimestamp(claim.ExpiresAt));
+                if (await insert.ExecuteNonQueryAsync(token) == 1)
+                {
+                    return null;
+                }
+            }
+
+            return await FindIdempotencyKeyAsync(connection, transaction, claim.Client, claim.Key, claim.CreatedAt, token)
+                // Expired and removed between the two statements: report it as held, the caller's next look decides.
+                ?? new IdempotencyRecord(claim.Client, claim.Key, claim.RequestHash, null, null, null, claim.CreatedAt, claim.ExpiresAt);
+        }, cancellationToken);
     }
 
     public async Task<IdempotencyRecord?> FindIdempotencyKeyAsync(string client, string key, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        return await FindIdempotencyKeyAsync(connection, client, key, now, cancellationToken);
+        return await FindIdempotencyKeyAsync(connection, null, client, key, now, cancellationToken);
     }
 
     public async Task CompleteIdempotencyKeyAsync(string client, string key, int statusCode, string? problemCode, CancellationToken cancellationToken)
     {
-        using var turn = await EnterWriteAsync(cancellationToken);
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
-            UPDATE idempotency_keys SET status_code = @status_code, problem_code = @problem_code
-            WHERE client = @client AND idempotency_key = @key;
-            """;
-        Add(command, "@status_code", statusCode);
-        Add(command, "@problem_code", problemCode);
-        Add(command, "@client", client);
-        Add(command, "@key", key);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        await WriteAsync(null, async (connection, transaction, token) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = """
+                UPDATE idempotency_keys SET status_code = @status_code, problem_code = @problem_code
+                WHERE client = @client AND idempotency_key = @key;
+                """;
+            Add(command, "@status_code", statusCode);
+            Add(command, "@problem_code", problemCode);
+            Add(command, "@client", client);
+            Add(command, "@key", key);
+            await command.ExecuteNonQueryAsync(token);
+            return 0;
+        }, cancellationToken);
     }
 
     public async Task ReleaseIdempotencyKeyAsync(string client, string key, CancellationToken cancellationToken)
     {
-        using var turn = await EnterWriteAsync(cancellationToken);
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        // Only a key that never got a generation: one that did is the record of a create and must stay.
-        command.CommandText = "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND generation_id IS NULL;";
-        Add(command, "@client", client);
-        Add(command, "@key", key);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        await WriteAsync(null, async (connection, transaction, token) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            // Only a key that never got a generation: one that did is the record of a create and must stay.
+            command.CommandText = "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND generation_id IS NULL;";
+            Add(command, "@client", client);
+            Add(command, "@key", key);
+            await command.ExecuteNonQueryAsync(token);
+            return 0;
+        }, cancellationToken);
     }
 
     public async Task<int> DeleteExpiredIdempotencyKeysAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        using var turn = await EnterWriteAsync(cancellationToken);
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "DELETE FROM idempotency_keys WHERE expires_at <= @now;";
-        Add(command, "@now", FormatTimestamp(now));
-        return await command.ExecuteNonQueryAsync(cancellationToken);
+        return await WriteAsync(null, async (connection, transaction, token) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "DELETE FROM idempotency_keys WHERE expires_at <= @now;";
+            Add(command, "@now", FormatTimestamp(now));
+            return await command.ExecuteNonQueryAsync(token);
+        }, cancellationToken);
     }
 
     private static async Task<IdempotencyRecord?> FindIdempotencyKeyAsync(
-        DbConnection connection, string client, string key, DateTimeOffset now, CancellationToken cancellationToken)
+        DbConnection connection, DbTransaction? transaction, string client, string key, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = $"SELECT {IdempotencyColumns} FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND expires_at > @now;";
         Add(command, "@client", client);
         Add(command, "@key", key);

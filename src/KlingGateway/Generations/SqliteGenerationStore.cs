@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
@@ -11,10 +12,11 @@ namespace KlingGateway.Generations;
 /// The ledger in one SQLite file, the embedded default, with the SQL shared with PostgreSQL (<see cref="SqlLedgerStore"/>).
 /// </summary>
 /// <remarks>
-/// A connection per operation (Microsoft.Data.Sqlite pools them). WAL lets readers run beside the one writer;
-/// concurrent writers wait on SQLite's own lock through the busy timeout rather than a process-wide lock here.
-/// An admission's per-client lock is SQLite's write lock (BEGIN IMMEDIATE): stronger than needed, since it
-/// serializes every client's admissions, but a file has one writer at a time anyway.
+/// A connection per read (Microsoft.Data.Sqlite pools them). WAL lets readers run beside the one writer. The writes of
+/// this process are committed in groups by one writer at a time (<see cref="WriteAsync{T}"/>); another process on the
+/// same file is kept out by SQLite's own lock and busy timeout. An admission's per-client lock is SQLite's write lock
+/// (BEGIN IMMEDIATE): stronger than needed, since it serializes every client's admissions, but a file has one writer
+/// at a time anyway.
 /// </remarks>
 public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
 {
@@ -88,7 +90,13 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     // Readiness opens the file afresh: a pooled connection keeps a deleted or unmounted file readable.
     private readonly string _probeConnectionString;
 
-    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    // The most writes one group commits, so one transaction stays short when the queue is long.
+    private const int MaxGroup = 256;
+
+    // The writes waiting for the next group, and 1 while a writer is taking groups from it.
+    private readonly ConcurrentQueue<QueuedWrite> _writes = new();
+    private int _writing;
+
     private readonly ILogger<SqliteGenerationStore> _logger;
 
     public SqliteGenerationStore(
@@ -197,18 +205,179 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     protected override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken) => await OpenSqliteAsync(cancellationToken);
 
     /// <summary>
-    /// SQLite lets one connection write at a time. Writers of this process take turns here, waiting asynchronously,
-    /// instead of meeting on the file lock, where SQLite's busy handler sleeps in steps of milliseconds: under load that
-    /// sleep, not the microseconds of the write, was most of a create's time (docs/BENCHMARKS.md). Reads never wait
-    /// here, and another process on the same file is still kept out by SQLite's own lock and busy timeout.
+    /// SQLite lets one connection write at a time, and a commit costs far more than the microseconds of a write. So the
+    /// writes of this process queue here and one writer commits all that are waiting together: one BEGIN IMMEDIATE,
+    /// the writes one after another in arrival order with a savepoint each, one COMMIT. A write that throws is rolled
+    /// back to its savepoint and fails its caller alone; the others land. Each runs under the file's write lock and
+    /// sees the writes before it, so an admission's read-then-insert is as exclusive as in a transaction of its own.
+    /// Writers wait asynchronously, never in SQLite's busy handler, which sleeps in steps of milliseconds
+    /// (docs/BENCHMARKS.md). A caller cancelled before its write starts is taken out of the queue; reads never wait here.
     /// </summary>
-    protected override async ValueTask<WriteTurn> EnterWriteAsync(CancellationToken cancellationToken)
+    protected override Task<T> WriteAsync<T>(
+        string? lockClient, Func<DbConnection, DbTransaction?, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
     {
-        await _writeGate.WaitAsync(cancellationToken);
-        return new WriteTurn(_writeGate);
+        ArgumentNullException.ThrowIfNull(work);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<T>(cancellationToken);
+        }
+
+        var write = new QueuedWrite<T>(work, cancellationToken);
+        _writes.Enqueue(write);
+        if (Interlocked.CompareExchange(ref _writing, 1, 0) == 0)
+        {
+            _ = Task.Run(WriteGroupsAsync, CancellationToken.None);
+        }
+
+        return write.Task;
     }
 
-    // BEGIN IMMEDIATE: the file's write lock is taken before the admission reads, not at its first write.
+    /// <summary>Commits groups until the queue is empty; only one runs at a time.</summary>
+    private async Task WriteGroupsAsync()
+    {
+        var group = new List<QueuedWrite>();
+        while (true)
+        {
+            while (group.Count < MaxGroup && _writes.TryDequeue(out var write))
+            {
+                if (write.TryStart())
+                {
+                    group.Add(write);
+                }
+            }
+
+            if (group.Count == 0)
+            {
+                Volatile.Write(ref _writing, 0);
+                // A write queued after the last look but before the flag dropped would otherwise wait for nobody.
+                if (_writes.IsEmpty || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            await CommitGroupAsync(group);
+            group.Clear();
+        }
+    }
+
+    /// <summary>Runs the group in one transaction and completes every caller; never throws.</summary>
+    private async Task CommitGroupAsync(List<QueuedWrite> group)
+    {
+        const string Savepoint = "write";
+        try
+        {
+            await using var connection = await OpenSqliteAsync(CancellationToken.None);
+            await using var transaction = connection.BeginTransaction(deferred: false);
+            var landed = new List<QueuedWrite>(group.Count);
+            foreach (var write in group)
+            {
+                transaction.Save(Savepoint);
+                try
+                {
+                    await write.RunAsync(connection, transaction);
+                }
+                catch (Exception exception)
+                {
+                    // Undoes this write only. If SQLite has already rolled the whole transaction back (a full disk, an
+                    // I/O error), this throws and the group fails below.
+                    transaction.Rollback(Savepoint);
+                    transaction.Release(Savepoint);
+                    write.Fail(exception);
+                    continue;
+                }
+
+                transaction.Release(Savepoint);
+                landed.Add(write);
+            }
+
+            await transaction.CommitAsync(CancellationToken.None);
+            foreach (var write in landed)
+            {
+                write.Succeed();
+            }
+        }
+        catch (Exception exception)
+        {
+            // Nothing of the group was committed: every caller not yet answered fails with the group's error.
+            foreach (var write in group)
+            {
+                write.Fail(exception);
+            }
+        }
+    }
+
+    /// <summary>A caller's write waiting in the queue, and its completion.</summary>
+    private abstract class QueuedWrite
+    {
+        private const int Waiting = 0, Started = 1, Canceled = 2;
+        private int _state;
+
+        /// <summary>Claims the write for a group; false when its caller was cancelled first.</summary>
+        public bool TryStart() => Interlocked.CompareExchange(ref _state, Started, Waiting) == Waiting;
+
+        public abstract Task RunAsync(SqliteConnection connection, SqliteTransaction transaction);
+
+        public abstract void Succeed();
+
+        public abstract void Fail(Exception exception);
+
+        protected bool TryCancel() => Interlocked.CompareExchange(ref _state, Canceled, Waiting) == Waiting;
+    }
+
+    private sealed class QueuedWrite<T> : QueuedWrite
+    {
+        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly Func<DbConnection, DbTransaction?, CancellationToken, Task<T>> _work;
+        private readonly CancellationToken _cancellationToken;
+        private readonly CancellationTokenRegistration _registration;
+        private T _result = default!;
+
+        public QueuedWrite(Func<DbConnection, DbTransaction?, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+        {
+            _work = work;
+            _cancellationToken = cancellationToken;
+            _registration = cancellationToken.Register(static state => ((QueuedWrite<T>)state!).Cancel(), this);
+        }
+
+        public Task<T> Task => _completion.Task;
+
+        // Its statements still see the caller's token, so a cancel while it runs rolls back to its savepoint.
+        public override async Task RunAsync(SqliteConnection connection, SqliteTransaction transaction) =>
+            _result = await _work(connection, transaction, _cancellationToken);
+
+        public override void Succeed()
+        {
+            _registration.Dispose();
+            _completion.TrySetResult(_result);
+        }
+
+        public override void Fail(Exception exception)
+        {
+            _registration.Dispose();
+            if (exception is OperationCanceledException && _cancellationToken.IsCancellationRequested)
+            {
+                _completion.TrySetCanceled(_cancellationToken);
+            }
+            else
+            {
+                _completion.TrySetException(exception);
+            }
+        }
+
+        private void Cancel()
+        {
+            if (TryCancel())
+            {
+                _completion.TrySetCanceled(_cancellationToken);
+            }
+        }
+    }
+
+    // BEGIN IMMEDIATE: the file's write lock is taken before the admission reads, not at its first write. The group
+    // writer begins its transactions the same way, so admissions here never come through this.
     protected override Task<DbTransaction> BeginClientLockAsync(DbConnection connection, string client, CancellationToken cancellationToken) =>
         Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: false));
 

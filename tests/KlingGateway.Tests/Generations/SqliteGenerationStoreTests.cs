@@ -385,6 +385,84 @@ public sealed class SqliteGenerationStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task BurstOfWrites_AdmitsExactlyTheBudgetAndAFailingWriteFailsAlone()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var day = new DateTimeOffset(2026, 11, 22, 0, 0, 0, TimeSpan.Zero);
+        var now = day.AddHours(12);
+        var existing = Minimal(now.AddMinutes(-1)) with { OwnerClient = "beta" };
+        await store.InsertAsync(existing, None);
+
+        // One store, so the writes queue behind one writer and commit in groups. Every call is started before any
+        // is awaited: 100 admissions of $1 against a $37 budget, 40 plain inserts, and in the middle of them a
+        // duplicate id and an update of a row that does not exist.
+        var limits = new AdmissionLimits(null, null, 37m, day, now);
+        var admissions = new List<Task<Admission>>();
+        var inserts = new List<Task>();
+        var others = Enumerable.Range(0, 40).Select(i => Minimal(now.AddMilliseconds(i)) with { OwnerClient = "beta" }).ToList();
+        for (var i = 0; i < 100; i++)
+        {
+            admissions.Add(store.AdmitAsync(Minimal(now) with { OwnerClient = "alpha", CostUsd = 1m }, limits, null, None));
+            if (i < others.Count)
+            {
+                inserts.Add(store.InsertAsync(others[i], None));
+            }
+        }
+
+        var duplicate = store.InsertAsync(existing, None);
+        var missing = store.UpdateAsync(Minimal(now) with { OwnerClient = "beta" }, None);
+
+        var results = await Task.WhenAll(admissions);
+        await Task.WhenAll(inserts);
+        var exception = await Assert.ThrowsAsync<SqliteException>(() => duplicate);
+        Assert.Equal(19, exception.SqliteErrorCode); // SQLITE_CONSTRAINT
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => missing);
+
+        Assert.Equal(37, results.Count(r => r.Admitted));
+        Assert.All(results.Where(r => !r.Admitted), r => Assert.Equal(AdmissionRefusal.Budget, r.Refusal));
+        Assert.Equal(37L, await _ledger.ScalarAsync("SELECT count(*) FROM generations WHERE owner_client = 'alpha';"));
+        Assert.Equal(37_000_000L, await _ledger.ScalarAsync("SELECT sum(cost_micros) FROM generations WHERE owner_client = 'alpha';"));
+        Assert.Equal(41L, await _ledger.ScalarAsync("SELECT count(*) FROM generations WHERE owner_client = 'beta';"));
+        foreach (var other in others)
+        {
+            Assert.NotNull(await store.FindAsync(other.Id, None));
+        }
+    }
+
+    [Fact]
+    public async Task WriteCanceledWhileQueued_IsLeftOutAndTheOthersLand()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        using var canceled = new CancellationTokenSource();
+        var generations = Enumerable.Range(0, 20).Select(i => Minimal(T0.AddMilliseconds(i))).ToList();
+
+        var writes = generations.Select((g, i) => store.InsertAsync(g, i == 10 ? canceled.Token : None)).ToList();
+        await canceled.CancelAsync();
+
+        foreach (var (write, i) in writes.Select((w, i) => (w, i)))
+        {
+            if (i == 10)
+            {
+                try
+                {
+                    await write;
+                }
+                catch (OperationCanceledException)
+                {
+                    // Cancelled before its turn: its row must not be there.
+                    Assert.Null(await store.FindAsync(generations[i].Id, None));
+                }
+            }
+            else
+            {
+                await write;
+            }
+        }
+
+        Assert.True(await _ledger.ScalarAsync("SELECT count(*) FROM generations;") is 19L or 20L);
+    }
+
+    [Fact]
     public async Task InitializedStore_IsReachable()
     {
         var store = await _ledger.OpenInitializedAsync();
