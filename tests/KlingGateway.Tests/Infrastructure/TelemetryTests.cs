@@ -79,6 +79,17 @@ public sealed class TelemetryTests(GatewayFactory gateway) : IClassFixture<Gatew
 
         var upstreamCreate = gateway.Simulator.Requests.Last(r => r.Method == "POST" && r.Body.Contains(Bodies.V2Master, StringComparison.Ordinal));
         var traceId = Convert.FromHexString(upstreamCreate.Headers["traceparent"].Split('-')[1]);
+
+        // The exporters' last posts can still be in the collector's hands when the host has stopped: wait (bounded)
+        // until the span of this create has arrived, then judge everything received.
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (DateTime.UtcNow < deadline &&
+               !(received.Any(r => r.Path == "/v1/traces" && Contains(r.Body, "generation create") && r.Body.AsSpan().IndexOf(traceId) >= 0) &&
+                 received.Any(r => r.Path == "/v1/metrics" && Contains(r.Body, "http.client.request.duration"))))
+        {
+            await Task.Delay(50);
+        }
+
         var traces = received.Where(r => r.Path == "/v1/traces").ToList();
         var metrics = received.Where(r => r.Path == "/v1/metrics").ToList();
         Assert.NotEmpty(traces);
