@@ -23,12 +23,17 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
         .Where(i => i.DataUriPrefixLength > 0)
         .ToDictionary(i => i.Path, i => i.DataUriPrefixLength, StringComparer.Ordinal);
 
+    private bool? _sendsAsIs;
+
+    /// <summary>Whether the body needs none of the three changes, so its bytes can be sent unchanged (decided once).</summary>
+    private bool SendsAsIs => _sendsAsIs ??= _prefixes.Count == 0 && !request.Root.EnumerateObject().Any(IsLeftOut);
+
     protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
         await SerializeToStreamAsync(stream, context, CancellationToken.None);
 
     protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
     {
-        if (SendsAsIs())
+        if (SendsAsIs)
         {
             // Nothing to leave out or cut: the caller's bytes go out as they came, with no second copy of the images.
             await stream.WriteAsync(request.Utf8Json, cancellationToken);
@@ -39,8 +44,7 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
         writer.WriteStartObject();
         foreach (var property in request.Root.EnumerateObject())
         {
-            if (property.Value.ValueKind == JsonValueKind.Null ||
-                (family == UpstreamRouteFamily.Universal && LegacyOnly.Contains(property.Name)))
+            if (IsLeftOut(property))
             {
                 continue;
             }
@@ -57,29 +61,14 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
         await writer.FlushAsync(cancellationToken);
     }
 
-    /// <summary>Whether the body needs none of the three changes, so its bytes can be sent unchanged.</summary>
-    private bool SendsAsIs()
-    {
-        if (_prefixes.Count > 0)
-        {
-            return false;
-        }
-
-        foreach (var property in request.Root.EnumerateObject())
-        {
-            if (property.Value.ValueKind == JsonValueKind.Null ||
-                (family == UpstreamRouteFamily.Universal && LegacyOnly.Contains(property.Name)))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    /// <summary>A JSON null ("not given"), or a field only the legacy family takes when forwarding on the universal one.</summary>
+    private bool IsLeftOut(JsonProperty property) =>
+        property.Value.ValueKind == JsonValueKind.Null ||
+        (family == UpstreamRouteFamily.Universal && LegacyOnly.Contains(property.Name));
 
     protected override bool TryComputeLength(out long length)
     {
-        length = SendsAsIs() ? request.Utf8Json.Length : 0;
+        length = SendsAsIs ? request.Utf8Json.Length : 0;
         return length > 0;
     }
 
