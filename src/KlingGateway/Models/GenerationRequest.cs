@@ -50,6 +50,7 @@ public sealed class GenerationRequest : IDisposable
     private readonly JsonDocument? document;
     private byte[]? pooledBody;
     private bool disposed;
+    private string? summary;
 
     private GenerationRequest(CreateRoute route, RequestRejection rejection, string? detail)
     {
@@ -386,9 +387,12 @@ public sealed class GenerationRequest : IDisposable
 
     /// <summary>
     /// The request as compact JSON for logs and the ledger: image data replaced by <c>sha256:&lt;hex&gt;</c> of the
-    /// decoded bytes (URLs kept), and any other string too long to be a prompt replaced by its length.
+    /// decoded bytes (URLs kept), and any other string too long to be a prompt replaced by its length. Built once: the
+    /// ledger record and the idempotency hash both read it.
     /// </summary>
-    public string Summary()
+    public string Summary() => summary ??= BuildSummary();
+
+    private string BuildSummary()
     {
         if (Rejection != RequestRejection.None)
         {
