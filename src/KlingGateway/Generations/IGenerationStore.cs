@@ -13,8 +13,10 @@ public interface IGenerationStore
     Task InsertAsync(Generation generation, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Replaces the stored generation with the same <see cref="Generation.Id"/>, every field except
-    /// <see cref="Generation.CreatedAt"/> (the list order and cursor key never move).
+    /// Records what changed since the create for the generation with the same <see cref="Generation.Id"/>: the upstream
+    /// id and status, the status, video, error, usage, the updated, completed and refreshed times, and the refund. What
+    /// the create fixed stays as inserted: model, route family, warnings, request ids and summary, owner, video seconds,
+    /// cost and <see cref="Generation.CreatedAt"/> (the list order and cursor key never move).
     /// Throws <see cref="KeyNotFoundException"/> if there is none.
     /// </summary>
     Task UpdateAsync(Generation generation, CancellationToken cancellationToken);

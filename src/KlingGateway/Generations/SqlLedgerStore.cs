@@ -42,6 +42,18 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             @owner_client, @owner_user, @video_seconds, @cost_micros, @refunded);
         """;
 
+    private const string UpdateSql = """
+        UPDATE generations SET
+            upstream_id = @upstream_id, status = @status, upstream_status = @upstream_status,
+            video_url = @video_url, video_content_type = @video_content_type,
+            video_file_name = @video_file_name, video_file_size = @video_file_size,
+            error_code = @error_code, error_message = @error_message,
+            credits_used = @credits_used, tokens_used = @tokens_used,
+            updated_at = @updated_at, completed_at = @completed_at, refreshed_at = @refreshed_at,
+            refunded = @refunded
+        WHERE id = @id;
+        """;
+
     private const string IdempotencyColumns =
         "client, idempotency_key, request_hash, generation_id, status_code, problem_code, created_at, expires_at";
 
@@ -86,15 +98,37 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     /// </summary>
     protected abstract Task<DbTransaction> BeginClientLockAsync(DbConnection connection, string client, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// A command for one statement of a write, on the write's connection and transaction, with no parameters yet. The
+    /// default is a new command, disposed with the lease; a store whose writer keeps its connection may hand out a
+    /// prepared one it keeps (<see cref="SqliteGenerationStore"/>), which the lease then leaves alone.
+    /// </summary>
+    protected virtual StatementLease Statement(DbConnection connection, DbTransaction? transaction, string sql)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return new StatementLease(command, owned: true);
+    }
+
+    /// <summary>A write's command, disposed at the end of the lease unless the store keeps it.</summary>
+    protected readonly struct StatementLease(DbCommand command, bool owned) : IAsyncDisposable
+    {
+        public DbCommand Command { get; } = command;
+
+        public ValueTask DisposeAsync() => owned ? Command.DisposeAsync() : ValueTask.CompletedTask;
+    }
+
     public async Task InsertAsync(Generation generation, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(generation);
 
         await WriteAsync(null, async (connection, transaction, token) =>
         {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = InsertSql;
+            await using var statement = Statement(connection, transaction, InsertSql);
+            var command = statement.Command;
             AddParameters(command, generation);
             return await command.ExecuteNonQueryAsync(token);
         }, cancellationToken);
@@ -106,25 +140,12 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
 
         await WriteAsync(null, async (connection, transaction, token) =>
         {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            // created_at is left alone: it orders the list and keys the cursor, so moving it could repeat or skip rows.
-            command.CommandText = """
-                UPDATE generations SET
-                    upstream_id = @upstream_id, model = @model, route_family = @route_family,
-                    status = @status, upstream_status = @upstream_status,
-                    video_url = @video_url, video_content_type = @video_content_type,
-                    video_file_name = @video_file_name, video_file_size = @video_file_size,
-                    error_code = @error_code, error_message = @error_message,
-                    credits_used = @credits_used, tokens_used = @tokens_used, warnings = @warnings,
-                    client_request_id = @client_request_id, external_task_id = @external_task_id,
-                    request_summary = @request_summary,
-                    updated_at = @updated_at, completed_at = @completed_at, refreshed_at = @refreshed_at,
-                    owner_client = @owner_client, owner_user = @owner_user,
-                    video_seconds = @video_seconds, cost_micros = @cost_micros, refunded = @refunded
-                WHERE id = @id;
-                """;
-            AddParameters(command, generation);
+            // Only what the upstream's answers change. What the create fixed (model, owner, price, request, created_at)
+            // stays as inserted: created_at orders the list and keys the cursor, and leaving the model and owner out
+            // spares their indexes a rewrite on every status change.
+            await using var statement = Statement(connection, transaction, UpdateSql);
+            var command = statement.Command;
+            AddOutcomeParameters(command, generation);
             var rows = await command.ExecuteNonQueryAsync(token);
             if (rows == 0)
             {
@@ -237,10 +258,8 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             var checks = limits.MaxInFlight is not null || limits.DailyVideoSeconds is not null || limits.DailyBudgetUsd is not null;
             if (checks)
             {
-                await using var state = connection.CreateCommand();
-                state.Transaction = transaction;
                 // Read under the client's lock: no other admission for this client can insert between this read and the insert below.
-                state.CommandText = $"""
+                await using var statement = Statement(connection, transaction, $"""
                     SELECT
                         (SELECT COUNT(*) FROM generations
                          WHERE owner_client = @client AND {Unfinished} AND created_at >= @in_flight_since),
@@ -248,7 +267,8 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
                          WHERE owner_client = @client AND refunded = 0 AND created_at >= @day_start),
                         (SELECT COALESCE(SUM(cost_micros), 0) FROM generations
                          WHERE owner_client = @client AND refunded = 0 AND created_at >= @day_start);
-                    """;
+                    """);
+                var state = statement.Command;
                 Add(state, "@client", generation.OwnerClient);
                 Add(state, "@in_flight_since", FormatTimestamp(limits.InFlightSince));
                 Add(state, "@day_start", FormatTimestamp(limits.DayStart));
@@ -272,19 +292,17 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
                 return admission;
             }
 
-            await using (var insert = connection.CreateCommand())
+            await using (var insert = Statement(connection, transaction, InsertSql))
             {
-                insert.Transaction = transaction;
-                insert.CommandText = InsertSql;
-                AddParameters(insert, generation);
-                await insert.ExecuteNonQueryAsync(token);
+                AddParameters(insert.Command, generation);
+                await insert.Command.ExecuteNonQueryAsync(token);
             }
 
             if (idempotencyKey is not null)
             {
-                await using var link = connection.CreateCommand();
-                link.Transaction = transaction;
-                link.CommandText = "UPDATE idempotency_keys SET generation_id = @generation_id WHERE client = @client AND idempotency_key = @key;";
+                await using var statement = Statement(connection, transaction,
+                    "UPDATE idempotency_keys SET generation_id = @generation_id WHERE client = @client AND idempotency_key = @key;");
+                var link = statement.Command;
                 Add(link, "@generation_id", generation.Id);
                 Add(link, "@client", generation.OwnerClient);
                 Add(link, "@key", idempotencyKey);
@@ -338,25 +356,24 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
 
         return await WriteAsync<IdempotencyRecord?>(null, async (connection, transaction, token) =>
         {
-            await using (var expired = connection.CreateCommand())
+            await using (var statement = Statement(connection, transaction,
+                "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND expires_at <= @now;"))
             {
-                expired.Transaction = transaction;
-                expired.CommandText = "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND expires_at <= @now;";
+                var expired = statement.Command;
                 Add(expired, "@client", claim.Client);
                 Add(expired, "@key", claim.Key);
                 Add(expired, "@now", FormatTimestamp(claim.CreatedAt));
                 await expired.ExecuteNonQueryAsync(token);
             }
 
-            await using (var insert = connection.CreateCommand())
+            // The primary key (client, idempotency_key) decides between simultaneous requests, on one replica or many.
+            await using (var statement = Statement(connection, transaction, $"""
+                INSERT INTO idempotency_keys ({IdempotencyColumns})
+                VALUES (@client, @key, @request_hash, NULL, NULL, NULL, @created_at, @expires_at)
+                ON CONFLICT (client, idempotency_key) DO NOTHING;
+                """))
             {
-                insert.Transaction = transaction;
-                // The primary key (client, idempotency_key) decides between simultaneous requests, on one replica or many.
-                insert.CommandText = $"""
-                    INSERT INTO idempotency_keys ({IdempotencyColumns})
-                    VALUES (@client, @key, @request_hash, NULL, NULL, NULL, @created_at, @expires_at)
-                    ON CONFLICT (client, idempotency_key) DO NOTHING;
-                    """;
+                var insert = statement.Command;
                 Add(insert, "@client", claim.Client);
                 Add(insert, "@key", claim.Key);
                 Add(insert, "@request_hash", claim.RequestHash);
@@ -384,12 +401,11 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     {
         await WriteAsync(null, async (connection, transaction, token) =>
         {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = """
+            await using var statement = Statement(connection, transaction, """
                 UPDATE idempotency_keys SET status_code = @status_code, problem_code = @problem_code
                 WHERE client = @client AND idempotency_key = @key;
-                """;
+                """);
+            var command = statement.Command;
             Add(command, "@status_code", statusCode);
             Add(command, "@problem_code", problemCode);
             Add(command, "@client", client);
@@ -403,10 +419,10 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     {
         await WriteAsync(null, async (connection, transaction, token) =>
         {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
             // Only a key that never got a generation: one that did is the record of a create and must stay.
-            command.CommandText = "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND generation_id IS NULL;";
+            await using var statement = Statement(connection, transaction,
+                "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND generation_id IS NULL;");
+            var command = statement.Command;
             Add(command, "@client", client);
             Add(command, "@key", key);
             await command.ExecuteNonQueryAsync(token);
@@ -461,14 +477,30 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         command.Parameters.Add(parameter);
     }
 
+    /// <summary>Every column, for the insert.</summary>
     private static void AddParameters(DbCommand command, Generation generation)
+    {
+        AddOutcomeParameters(command, generation);
+        Add(command, "@model", generation.Model);
+        Add(command, "@route_family", generation.RouteFamily);
+        Add(command, "@warnings", JsonSerializer.Serialize(generation.Warnings, LedgerJsonContext.Default.IReadOnlyListGenerationWarning));
+        Add(command, "@client_request_id", generation.ClientRequestId);
+        Add(command, "@external_task_id", generation.ExternalTaskId);
+        Add(command, "@request_summary", generation.RequestSummary);
+        Add(command, "@created_at", FormatTimestamp(generation.CreatedAt));
+        Add(command, "@owner_client", generation.OwnerClient);
+        Add(command, "@owner_user", generation.OwnerUser);
+        Add(command, "@video_seconds", generation.VideoSeconds);
+        Add(command, "@cost_micros", ToMicros(generation.CostUsd));
+    }
+
+    /// <summary>The id and the columns an update may change: what the upstream said, and whether the cost was refunded.</summary>
+    private static void AddOutcomeParameters(DbCommand command, Generation generation)
     {
         ArgumentException.ThrowIfNullOrEmpty(generation.Id);
 
         Add(command, "@id", generation.Id);
         Add(command, "@upstream_id", generation.UpstreamId);
-        Add(command, "@model", generation.Model);
-        Add(command, "@route_family", generation.RouteFamily);
         Add(command, "@status", generation.Status.ToApiString());
         Add(command, "@upstream_status", generation.UpstreamStatus);
         Add(command, "@video_url", generation.Video?.Url);
@@ -479,18 +511,9 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         Add(command, "@error_message", generation.Error?.Message);
         Add(command, "@credits_used", generation.Usage?.CreditsUsed);
         Add(command, "@tokens_used", generation.Usage?.TokensUsed);
-        Add(command, "@warnings", JsonSerializer.Serialize(generation.Warnings, LedgerJsonContext.Default.IReadOnlyListGenerationWarning));
-        Add(command, "@client_request_id", generation.ClientRequestId);
-        Add(command, "@external_task_id", generation.ExternalTaskId);
-        Add(command, "@request_summary", generation.RequestSummary);
-        Add(command, "@created_at", FormatTimestamp(generation.CreatedAt));
         Add(command, "@updated_at", FormatTimestamp(generation.UpdatedAt));
         Add(command, "@completed_at", FormatTimestamp(generation.CompletedAt));
         Add(command, "@refreshed_at", FormatTimestamp(generation.RefreshedAt));
-        Add(command, "@owner_client", generation.OwnerClient);
-        Add(command, "@owner_user", generation.OwnerUser);
-        Add(command, "@video_seconds", generation.VideoSeconds);
-        Add(command, "@cost_micros", ToMicros(generation.CostUsd));
         Add(command, "@refunded", generation.Refunded ? 1 : 0);
     }
 

@@ -13,7 +13,7 @@ namespace KlingGateway.Generations;
 /// </summary>
 /// <remarks>
 /// A connection per read (Microsoft.Data.Sqlite pools them). WAL lets readers run beside the one writer. The writes of
-/// this process are committed in groups by one writer at a time (<see cref="WriteAsync{T}"/>); another process on the
+/// this process are committed in groups by one writer at a time, on a connection it keeps (<see cref="WriteAsync{T}"/>); another process on the
 /// same file is kept out by SQLite's own lock and busy timeout. An admission's per-client lock is SQLite's write lock
 /// (BEGIN IMMEDIATE): stronger than needed, since it serializes every client's admissions, but a file has one writer
 /// at a time anyway.
@@ -96,6 +96,15 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     // The writes waiting for the next group, and 1 while a writer is taking groups from it.
     private readonly ConcurrentQueue<QueuedWrite> _writes = new();
     private int _writing;
+
+    // The group writer's own connection, opened (with its pragmas) once and kept: only the one running writer uses it.
+    // A group that fails closes it, so the next group starts on a fresh connection. Its statements are prepared once
+    // and kept with it: parsing the insert cost more than running it (docs/BENCHMARKS.md).
+    private SqliteConnection? _writer;
+    private readonly Dictionary<string, SqliteCommand> _writerStatements = new(StringComparer.Ordinal);
+
+    // The writes' statements are constants; a bound keeps a statement built per call from growing the cache.
+    private const int MaxWriterStatements = 32;
 
     private readonly ILogger<SqliteGenerationStore> _logger;
 
@@ -195,14 +204,74 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
         }
     }
 
-    /// <summary>Closes the pooled connections to the file (the last close also checkpoints the WAL).</summary>
+    /// <summary>Closes the writer's and the pooled connections to the file (the last close also checkpoints the WAL).</summary>
     public void Dispose()
     {
+        CloseWriter();
         using var connection = new SqliteConnection(_connectionString);
         SqliteConnection.ClearPool(connection);
     }
 
-    protected override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken) => await OpenSqliteAsync(cancellationToken);
+    private void CloseWriter()
+    {
+        var writer = Interlocked.Exchange(ref _writer, null);
+        if (writer is null)
+        {
+            return;
+        }
+
+        foreach (var command in _writerStatements.Values)
+        {
+            command.Dispose();
+        }
+
+        _writerStatements.Clear();
+        writer.Dispose();
+    }
+
+    /// <summary>On the writer's connection, the statement's prepared command, kept for the next write; elsewhere a new one.</summary>
+    protected override StatementLease Statement(DbConnection connection, DbTransaction? transaction, string sql)
+    {
+        if (!ReferenceEquals(connection, _writer))
+        {
+            return base.Statement(connection, transaction, sql);
+        }
+
+        if (!_writerStatements.TryGetValue(sql, out var command))
+        {
+            if (_writerStatements.Count >= MaxWriterStatements)
+            {
+                return base.Statement(connection, transaction, sql);
+            }
+
+            command = _writer.CreateCommand();
+            command.CommandText = sql;
+            _writerStatements.Add(sql, command);
+        }
+
+        command.Transaction = (SqliteTransaction?)transaction;
+        command.Parameters.Clear();
+        return new StatementLease(command, owned: false);
+    }
+
+    /// <summary>
+    /// A connection for reads. It skips the writer's pragmas: in WAL mode a read does not take the write lock, and the
+    /// rare busy answer (recovery after a crash) is retried by Microsoft.Data.Sqlite itself.
+    /// </summary>
+    protected override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
 
     /// <summary>
     /// SQLite lets one connection write at a time, and a commit costs far more than the microseconds of a write. So the
@@ -269,7 +338,7 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
         const string Savepoint = "write";
         try
         {
-            await using var connection = await OpenSqliteAsync(CancellationToken.None);
+            var connection = _writer ??= await OpenSqliteAsync(CancellationToken.None);
             await using var transaction = connection.BeginTransaction(deferred: false);
             var landed = new List<QueuedWrite>(group.Count);
             foreach (var write in group)
@@ -301,6 +370,9 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
         }
         catch (Exception exception)
         {
+            // The connection may be what failed (a full disk, the file gone): the next group opens a new one.
+            CloseWriter();
+
             // Nothing of the group was committed: every caller not yet answered fails with the group's error.
             foreach (var write in group)
             {
@@ -389,10 +461,13 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
             await connection.OpenAsync(cancellationToken);
             await using var pragmas = connection.CreateCommand();
             // Per-connection settings. NORMAL is durable across process crashes in WAL mode; only a power loss can
-            // undo the last commits.
+            // undo the last commits. Each write of a group runs in a savepoint, whose undo journal SQLite would
+            // otherwise keep in a temporary file opened, written and deleted per write; in memory it costs a copy.
+            // The page cache stays at SQLite's default: a larger one made every commit slower, as SQLite walks the
+            // whole cache at the end of each transaction (docs/BENCHMARKS.md).
             pragmas.CommandText = string.Create(
                 CultureInfo.InvariantCulture,
-                $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}; PRAGMA synchronous = NORMAL;");
+                $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;");
             await pragmas.ExecuteNonQueryAsync(cancellationToken);
             return connection;
         }

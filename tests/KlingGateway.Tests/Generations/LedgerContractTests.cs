@@ -30,14 +30,14 @@ public static class LedgerContract
             await store.InsertAsync(generation, None);
             await Assert.ThrowsAnyAsync<DbException>(() => store.InsertAsync(generation, None));
         },
-        ["Update_ReplacesFieldsButNotCreatedAt"] = async open =>
+        ["Update_ChangesTheOutcomeAndKeepsWhatTheCreateFixed"] = async open =>
         {
             var store = await open();
             var generation = Minimal(T0);
             await store.InsertAsync(generation, None);
-            var updated = Full() with { Id = generation.Id, CreatedAt = T0.AddHours(1), Refunded = true };
-            await store.UpdateAsync(updated, None);
-            AssertSame(updated with { CreatedAt = T0 }, await store.FindAsync(generation.Id, None));
+            var update = Full() with { Id = generation.Id, CreatedAt = T0.AddHours(1), OwnerClient = "beta", CostUsd = 2m, Refunded = true };
+            await store.UpdateAsync(update, None);
+            AssertSame(Updated(generation, update), await store.FindAsync(generation.Id, None));
         },
         ["UpdateUnknownId_ThrowsKeyNotFound"] = async open =>
         {

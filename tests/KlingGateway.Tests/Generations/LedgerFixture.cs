@@ -104,6 +104,24 @@ internal static class SampleGenerations
         RefreshedAt = new DateTimeOffset(2026, 11, 22, 3, 4, 0, TimeSpan.FromHours(-5)).AddTicks(1),
     };
 
+    /// <summary>
+    /// What the ledger holds after an update of <paramref name="created"/> with <paramref name="update"/>: the update's
+    /// outcome fields, and everything else as the create fixed it.
+    /// </summary>
+    public static Generation Updated(Generation created, Generation update) => created with
+    {
+        UpstreamId = update.UpstreamId,
+        Status = update.Status,
+        UpstreamStatus = update.UpstreamStatus,
+        Video = update.Video,
+        Error = update.Error,
+        Usage = update.Usage,
+        UpdatedAt = update.UpdatedAt,
+        CompletedAt = update.CompletedAt,
+        RefreshedAt = update.RefreshedAt,
+        Refunded = update.Refunded,
+    };
+
     /// <summary>Asserts two generations hold the same values (the list is compared by content, not reference).</summary>
     public static void AssertSame(Generation expected, Generation? actual)
     {

@@ -75,17 +75,25 @@ public sealed class SqliteGenerationStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Update_ReplacesEveryFieldButCreatedAt()
+    public async Task Update_ChangesTheOutcomeAndKeepsWhatTheCreateFixed()
     {
         var store = await _ledger.OpenInitializedAsync();
         var created = Minimal(T0);
         await store.InsertAsync(created, None);
-        var full = Full();
-        var updated = full with { Id = created.Id, CreatedAt = T0.AddDays(3) };
+        // Every field differs from the created row, the fixed ones (model, owner, price, request, created_at) included.
+        var update = Full() with
+        {
+            Id = created.Id, CreatedAt = T0.AddDays(3), OwnerClient = "beta", OwnerUser = "u-9", VideoSeconds = 10, CostUsd = 1.4m,
+            Refunded = true,
+        };
 
-        await store.UpdateAsync(updated, None);
+        await store.UpdateAsync(update, None);
 
-        AssertSame(full with { Id = created.Id, CreatedAt = T0 }, await store.FindAsync(created.Id, None));
+        var stored = await store.FindAsync(created.Id, None);
+        AssertSame(Updated(created, update), stored);
+        Assert.Equal("completed", stored!.UpstreamStatus);
+        Assert.Equal(V1Standard, stored.Model);
+        Assert.Equal("anonymous", stored.OwnerClient);
     }
 
     [Fact]
@@ -98,7 +106,30 @@ public sealed class SqliteGenerationStoreTests : IDisposable
 
         await store.UpdateAsync(cleared, None);
 
-        AssertSame(cleared, await store.FindAsync(full.Id, None));
+        var stored = await store.FindAsync(full.Id, None);
+        AssertSame(Updated(full, cleared), stored);
+        Assert.Null(stored!.Video);
+        Assert.Null(stored.Error);
+        Assert.Null(stored.Usage);
+    }
+
+    [Fact]
+    public async Task AFailedWrite_LeavesTheWriterAndItsKeptStatementsUsable()
+    {
+        var store = await _ledger.OpenInitializedAsync();
+        var first = Minimal(T0);
+        await store.InsertAsync(first, None);
+        await Assert.ThrowsAsync<SqliteException>(() => store.InsertAsync(first, None));
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => store.UpdateAsync(Minimal(T0), None));
+
+        // The same insert and update statements, now with other values, after each failed.
+        var second = Minimal(T0.AddSeconds(1));
+        await store.InsertAsync(second, None);
+        var done = second with { Status = GenerationStatus.Succeeded, UpstreamId = "up-2", UpdatedAt = T0.AddMinutes(4) };
+        await store.UpdateAsync(done, None);
+
+        AssertSame(first, await store.FindAsync(first.Id, None));
+        AssertSame(done, await store.FindAsync(second.Id, None));
     }
 
     [Fact]
