@@ -22,8 +22,9 @@ public static partial class AuditLog
         : $"{image.Path}=unreadable"));
 
     public static void Created(ILogger logger, Caller caller, Generation generation, string imageHashes) =>
-        LogCreated(logger, caller.Client.Name, caller.User, generation.Model, imageHashes, generation.Id, generation.VideoSeconds,
-            generation.CostUsd, generation.Status == GenerationStatus.Failed ? "create_failed" : "accepted", generation.Refunded);
+        LogCreated(logger, caller.Client.Name, caller.User, generation.Model, imageHashes, generation.Id, generation.UpstreamId,
+            generation.VideoSeconds, generation.CostUsd, generation.Status == GenerationStatus.Failed ? "create_failed" : "accepted",
+            generation.Refunded);
 
     public static void Refused(ILogger logger, Caller caller, string? model, string imageHashes, string reason, string detail) =>
         LogRefused(logger, caller.Client.Name, caller.User, model, imageHashes, reason, detail);
@@ -43,10 +44,10 @@ public static partial class AuditLog
     }
 
     [LoggerMessage(EventId = 7001, Level = LogLevel.Information,
-        Message = "Audit: create by client {AuditClient} user {AuditUser}: {Model} images [{ImageHashes}] -> {GenerationId}, " +
-                  "{VideoSeconds} s, {CostUsd} USD, outcome {Outcome} (refunded {Refunded})")]
+        Message = "Audit: create by client {AuditClient} user {AuditUser}: {Model} images [{ImageHashes}] -> {GenerationId} " +
+                  "(upstream {UpstreamId}), {VideoSeconds} s, {CostUsd} USD, outcome {Outcome} (refunded {Refunded})")]
     private static partial void LogCreated(ILogger logger, string auditClient, string? auditUser, string model, string imageHashes,
-        string generationId, int videoSeconds, decimal costUsd, string outcome, bool refunded);
+        string generationId, string? upstreamId, int videoSeconds, decimal costUsd, string outcome, bool refunded);
 
     [LoggerMessage(EventId = 7002, Level = LogLevel.Information,
         Message = "Audit: create by client {AuditClient} user {AuditUser} refused ({Outcome}): {Model} images [{ImageHashes}]: {Detail}")]

@@ -292,7 +292,8 @@ public sealed partial class GenerationService(
         public DateTimeOffset? CompletedAt { get; set; }
     }
 
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Information,
+    // Debug: the create's audit event (7001) carries the same ids at Information, so a create writes two lines, not three.
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Debug,
         Message = "Generation {GenerationId} created for {Model} on the {RouteFamily} route as upstream {UpstreamId}")]
     private static partial void LogCreated(ILogger logger, string generationId, string model, string routeFamily, string upstreamId);
 

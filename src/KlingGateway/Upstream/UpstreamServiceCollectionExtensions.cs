@@ -44,6 +44,9 @@ public static class UpstreamServiceCollectionExtensions
                 };
             })
             .AddHttpMessageHandler<UpstreamAuthHandler>()
+            // The factory's logging handlers open a logging scope per call for events the gateway filters out anyway
+            // (System.Net.Http.HttpClient is at Warning); AimlApiClient logs the faults that matter itself.
+            .RemoveAllLoggers()
             // The handler chain holds no per-request state; the pooled handler lives as long as the app.
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
 

@@ -226,6 +226,8 @@ public sealed class LimitsAndIdempotencyTests : IAsyncLifetime
         Assert.Contains("\"AuditUser\":\"ana\"", created, StringComparison.Ordinal);
         Assert.Contains("image_url=sha256:", created, StringComparison.Ordinal);
         Assert.Contains("\"Outcome\":\"accepted\"", created, StringComparison.Ordinal);
+        // The one line an operator needs to go from the gateway's id to the upstream's.
+        Assert.Matches("\"UpstreamId\":\"[^\"]+\"", created);
         Assert.Contains(audit, l => l.Contains("7004", StringComparison.Ordinal) && l.Contains("\"Outcome\":\"succeeded\"", StringComparison.Ordinal));
         Assert.Contains(audit, l => l.Contains("\"Outcome\":\"daily_video_seconds_exhausted\"", StringComparison.Ordinal));
         Assert.Contains(audit, l => l.Contains("\"Outcome\":\"validation\"", StringComparison.Ordinal));
