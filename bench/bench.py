@@ -65,6 +65,20 @@ def proc_status(pid):
     return values
 
 
+def cpu_ticks(pid):
+    """User plus system CPU time of the process, in clock ticks (/proc/PID/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def host_cpu():
+    """The machine's CPU time by kind, in ticks (/proc/stat): steal is time the hypervisor gave to other guests."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return {"total": sum(values[:8]), "steal": values[7]}
+
+
 def reset_peak(pid):
     """Resets VmHWM to the current RSS (Linux clear_refs 5); False where the kernel refuses."""
     try:
@@ -154,7 +168,10 @@ class Bench:
         self.work = tempfile.mkdtemp(prefix="kling-bench-")
         self.procs = []
         self.seconds = 3 if args.quick else 15
-        self.warmup = 4 if args.quick else 10
+        # Per target and scenario (connection pools, the simulator's and nginx's first requests); the gateway first gets
+        # its own, longer warm-up on creates: tiered JIT was still recompiling 12 s into a run (bench/FINDINGS.md).
+        self.warmup = 2 if args.quick else 5
+        self.gateway_warmup = 20 if args.quick else 40
         self.results = {"scenarios": {}, "quick": args.quick}
 
     # processes ------------------------------------------------------------------
@@ -295,6 +312,9 @@ http {{
         record = {"title": title, "saturation": {}, "fixed": {}}
         pid = self.gateway.pid
         # Warm-up (JIT, connection pools), not recorded.
+        if name == "create":
+            url, headers, body = targets["gateway"]
+            run_wrk(url, self.gateway_warmup, connections, headers, body)
         for target, (url, headers, body) in targets.items():
             run_wrk(url, self.warmup, connections, headers, body)
 
@@ -305,9 +325,16 @@ http {{
         before = proc_status(pid)
         peak_reset = reset_peak(pid)
         for target, (url, headers, body) in targets.items():
+            ticks = cpu_ticks(pid)
             record["saturation"][target] = r = run_wrk(url, self.seconds, connections, headers, body)
+            if target == "gateway" and r["requests"]:
+                # CPU the gateway spent per request: steadier than rps when other guests take the host's cores.
+                r["gateway_cpu_us_per_request"] = round(
+                    (cpu_ticks(pid) - ticks) / os.sysconf("SC_CLK_TCK") * 1e6 / r["requests"], 1)
             print(f"  saturation {target:8} {r['rps']:9.0f} rps  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
-                  f"  non-2xx {r['non_2xx']}", flush=True)
+                  f"  non-2xx {r['non_2xx']}"
+                  + (f"  gateway CPU {r['gateway_cpu_us_per_request']:.0f} us/request" if "gateway_cpu_us_per_request" in r else ""),
+                  flush=True)
             if target == "gateway" and name == "status_busy":
                 _, answer = http("GET", self.sim + "/_simulator/generations/fetch-count?generation_id="
                                  + urllib.parse.quote(self.busy_up, safe=""))
@@ -355,6 +382,7 @@ http {{
         self.results["scenarios"][name] = record
 
     def run(self):
+        host_before = host_cpu()
         try:
             self.setup()
             self.results["payload_bytes"] = self.big_bytes
@@ -365,6 +393,9 @@ http {{
                           [("1000", 1000)], near_saturation=False)
             self.scenario("big_create", "(d) create carrying a 7 MB base64 PNG, 4 at a time", 4, [])
             self.results["gateway_peak_since_start"] = proc_status(self.gateway.pid)["VmHWM"]
+            host_after = host_cpu()
+            self.results["host_steal_percent"] = round(
+                100 * (host_after["steal"] - host_before["steal"]) / max(1, host_after["total"] - host_before["total"]), 1)
         finally:
             self.stop_all()
             for name in ("gateway", "simulator", "nginx-error"):
@@ -463,6 +494,9 @@ def markdown(results, baseline, findings):
         f"- .NET SDK {m['dotnet_sdk']}; nginx {m['nginx']}; wrk and hey from Debian's packages",
         "- Everything on one machine over loopback: the load generator, the gateway, nginx and the simulator share the 2 cores,",
         "  so absolute figures are low and the comparison between the three paths is what counts.",
+        f"- The machine is a virtual one on a shared host: during this run the hypervisor gave "
+        f"{fmt(results.get('host_steal_percent'), 1)}% of its CPU time to other guests (steal). Steal moves rps and p99 from run",
+        "  to run; the gateway's CPU time per request (last column) moves much less.",
         "",
         "## Setup",
         "",
@@ -483,8 +517,8 @@ def markdown(results, baseline, findings):
         "",
         "## Results",
         "",
-        "| scenario | path | saturation rps | p50 ms | p99 ms | @1,000 rps p50 / p99 ms | near saturation: offered rps, p50 / p99 ms |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| scenario | path | saturation rps | p50 ms | p99 ms | @1,000 rps p50 / p99 ms | near saturation: offered rps, p50 / p99 ms | gateway CPU µs per request |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, record in s.items():
         for target in ("gateway", "nginx", "direct"):
@@ -494,7 +528,8 @@ def markdown(results, baseline, findings):
             lines.append(
                 f"| {record['title'] if target == 'gateway' else ''} | {target} | {sat['rps']:.0f} | {fmt(sat['p50_ms'])} |"
                 f" {fmt(sat['p99_ms'])} | {fmt(at1k['p50_ms']) + ' / ' + fmt(at1k['p99_ms']) if at1k else '–'} |"
-                f" {str(near['offered_rps']) + ': ' + fmt(near['p50_ms']) + ' / ' + fmt(near['p99_ms']) if near else '–'} |")
+                f" {str(near['offered_rps']) + ': ' + fmt(near['p50_ms']) + ' / ' + fmt(near['p99_ms']) if near else '–'} |"
+                f" {fmt(sat.get('gateway_cpu_us_per_request'), 0)} |")
     lines += ["", "### Added latency over direct (p99, ms)", "",
               "| scenario | offered rps | gateway p50 | gateway p99 | nginx p50 | nginx p99 |", "|---|---:|---:|---:|---:|---:|"]
     for name, record in s.items():
@@ -539,6 +574,8 @@ def markdown(results, baseline, findings):
             ("(a) create, gateway saturation rps", lambda r: r["scenarios"]["create"]["saturation"]["gateway"]["rps"], 0),
             ("(a) create, added p99 at 1,000 rps (ms)", lambda r: r["summary"]["create_overhead_p99_ms"], 2),
             ("(a) create, gateway rps ÷ nginx rps", lambda r: r["summary"]["create_rps_vs_nginx"], 2),
+            ("(a) create, gateway CPU per request (µs)",
+             lambda r: r["scenarios"]["create"]["saturation"]["gateway"]["gateway_cpu_us_per_request"], 0),
             ("(b) terminal status, gateway saturation rps", lambda r: r["scenarios"]["status_done"]["saturation"]["gateway"]["rps"], 0),
             ("(b) terminal status, added p99 at 1,000 rps (ms)", lambda r: r["summary"]["status_overhead_p99_ms"], 2),
             ("(b) terminal status, gateway rps ÷ nginx rps", lambda r: r["summary"]["status_rps_vs_nginx"], 2),
