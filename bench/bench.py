@@ -331,7 +331,7 @@ http {{
                 # CPU the gateway spent per request: steadier than rps when other guests take the host's cores.
                 r["gateway_cpu_us_per_request"] = round(
                     (cpu_ticks(pid) - ticks) / os.sysconf("SC_CLK_TCK") * 1e6 / r["requests"], 1)
-            print(f"  saturation {target:8} {r['rps']:9.0f} rps  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
+            print(f"  saturation {target:8} {r['rps']:9.0f} rps  p50 {fmt(r['p50_ms'])} ms  p99 {fmt(r['p99_ms'])} ms"
                   f"  non-2xx {r['non_2xx']}"
                   + (f"  gateway CPU {r['gateway_cpu_us_per_request']:.0f} us/request" if "gateway_cpu_us_per_request" in r else ""),
                   flush=True)
