@@ -147,7 +147,7 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
             Directory.CreateDirectory(directory);
         }
 
-        await using var connection = await OpenSqliteAsync(cancellationToken);
+        await using var connection = await OpenSqliteAsync(forWrites: true, cancellationToken);
 
         // WAL is a property of the file: set once, it stays for every later connection.
         await using (var wal = connection.CreateCommand())
@@ -258,20 +258,8 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     /// A connection for reads. It skips the writer's pragmas: in WAL mode a read does not take the write lock, and the
     /// rare busy answer (recovery after a crash) is retried by Microsoft.Data.Sqlite itself.
     /// </summary>
-    protected override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken)
-    {
-        var connection = new SqliteConnection(_connectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
-    }
+    protected override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
+        await OpenSqliteAsync(forWrites: false, cancellationToken);
 
     /// <summary>
     /// SQLite lets one connection write at a time, and a commit costs far more than the microseconds of a write. So the
@@ -338,7 +326,7 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
         const string Savepoint = "write";
         try
         {
-            var connection = _writer ??= await OpenSqliteAsync(CancellationToken.None);
+            var connection = _writer ??= await OpenSqliteAsync(forWrites: true, CancellationToken.None);
             await using var transaction = connection.BeginTransaction(deferred: false);
             var landed = new List<QueuedWrite>(group.Count);
             foreach (var write in group)
@@ -453,12 +441,18 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     protected override Task<DbTransaction> BeginClientLockAsync(DbConnection connection, string client, CancellationToken cancellationToken) =>
         Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: false));
 
-    private async Task<SqliteConnection> OpenSqliteAsync(CancellationToken cancellationToken)
+    /// <summary>An open connection; one <paramref name="forWrites"/> (the writer's, the migration's) with the writer's pragmas.</summary>
+    private async Task<SqliteConnection> OpenSqliteAsync(bool forWrites, CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(_connectionString);
         try
         {
             await connection.OpenAsync(cancellationToken);
+            if (!forWrites)
+            {
+                return connection;
+            }
+
             await using var pragmas = connection.CreateCommand();
             // Per-connection settings. NORMAL is durable across process crashes in WAL mode; only a power loss can
             // undo the last commits. Each write of a group runs in a savepoint, whose undo journal SQLite would
