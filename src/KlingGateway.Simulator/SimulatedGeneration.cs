@@ -27,6 +27,7 @@ internal sealed class SimulatedGeneration(
 
     public string Model { get; } = model;
 
+    /// <summary>The create's <c>image_url</c> as a fetch answer shows it: a long one (a data URL) cut to its start.</summary>
     public string ImageUrl { get; } = imageUrl;
 
     public RouteFamily Family { get; } = family;

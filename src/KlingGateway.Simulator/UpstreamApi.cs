@@ -215,7 +215,7 @@ internal static class UpstreamApi
                         ["loc"] = new JsonArray("body", "image_url"),
                         ["msg"] = "Could not detect face in the image",
                         ["type"] = "face_detection_error",
-                        ["input"] = Abbreviate(generation.ImageUrl),
+                        ["input"] = generation.ImageUrl,
                     }),
                 };
                 break;
