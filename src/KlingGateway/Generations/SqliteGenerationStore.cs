@@ -106,6 +106,16 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     // The writes' statements are constants; a bound keeps a statement built per call from growing the cache.
     private const int MaxWriterStatements = 32;
 
+    // Checkpoints. SQLite's automatic checkpoint runs in the commit that crosses its bound (1,000 WAL pages by default),
+    // so one group (and every write queued behind it) waited while the WAL was copied into the file: most of the
+    // create's p99 at 1,000 a second (bench/FINDINGS.md). Now, after every few commits, a PASSIVE checkpoint copies on a
+    // connection of its own while writes go on. SQLite's checkpoint on the writer stays, past a larger bound: it finds
+    // nearly everything copied already, and it is what starts the WAL over, since only a checkpoint that no commit
+    // overtakes can, and what bounds the WAL when the background one falls behind.
+    private readonly CheckpointPolicy _checkpoints;
+    private int _commitsSinceCheckpoint;
+    private int _checkpointing;
+
     private readonly ILogger<SqliteGenerationStore> _logger;
 
     public SqliteGenerationStore(
@@ -114,10 +124,11 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     {
     }
 
-    internal SqliteGenerationStore(string fullPath, ILogger<SqliteGenerationStore> logger)
+    internal SqliteGenerationStore(string fullPath, ILogger<SqliteGenerationStore> logger, CheckpointPolicy? checkpoints = null)
     {
         FullPath = fullPath;
         _logger = logger;
+        _checkpoints = checkpoints ?? CheckpointPolicy.Default;
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = fullPath,
@@ -315,13 +326,40 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
                 continue;
             }
 
-            await CommitGroupAsync(group);
+            if (await CommitGroupAsync(group) && ++_commitsSinceCheckpoint >= _checkpoints.EveryCommits
+                && Interlocked.CompareExchange(ref _checkpointing, 1, 0) == 0)
+            {
+                _commitsSinceCheckpoint = 0;
+                _ = Task.Run(CheckpointAsync, CancellationToken.None);
+            }
+
             group.Clear();
         }
     }
 
-    /// <summary>Runs the group in one transaction and completes every caller; never throws.</summary>
-    private async Task CommitGroupAsync(List<QueuedWrite> group)
+    /// <summary>Copies what the WAL holds into the file on its own connection, without waiting for the writer or readers.</summary>
+    private async Task CheckpointAsync()
+    {
+        try
+        {
+            await using var connection = await OpenSqliteAsync(forWrites: false, CancellationToken.None);
+            await using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA wal_checkpoint(PASSIVE);";
+            await command.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+        catch (SqliteException exception)
+        {
+            // Nothing is lost: the pages stay in the WAL, and the next checkpoint copies them.
+            LogCheckpointFailed(_logger, FullPath, exception);
+        }
+        finally
+        {
+            Volatile.Write(ref _checkpointing, 0);
+        }
+    }
+
+    /// <summary>Runs the group in one transaction and completes every caller; never throws. False when the group failed.</summary>
+    private async Task<bool> CommitGroupAsync(List<QueuedWrite> group)
     {
         const string Savepoint = "write";
         try
@@ -355,6 +393,8 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
             {
                 write.Succeed();
             }
+
+            return true;
         }
         catch (Exception exception)
         {
@@ -366,6 +406,8 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
             {
                 write.Fail(exception);
             }
+
+            return false;
         }
     }
 
@@ -458,10 +500,12 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
             // undo the last commits. Each write of a group runs in a savepoint, whose undo journal SQLite would
             // otherwise keep in a temporary file opened, written and deleted per write; in memory it costs a copy.
             // The page cache stays at SQLite's default: a larger one made every commit slower, as SQLite walks the
-            // whole cache at the end of each transaction (docs/BENCHMARKS.md).
+            // whole cache at the end of each transaction (docs/BENCHMARKS.md). Checkpoints: see CheckpointPolicy; a WAL
+            // that grew past its bound (readers kept it from starting over) is cut back when it does.
             pragmas.CommandText = string.Create(
                 CultureInfo.InvariantCulture,
-                $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;");
+                $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; "
+                + $"PRAGMA wal_autocheckpoint = {_checkpoints.WriterAtPages}; PRAGMA journal_size_limit = {_checkpoints.WalSizeLimitBytes};");
             await pragmas.ExecuteNonQueryAsync(cancellationToken);
             return connection;
         }
@@ -497,6 +541,25 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     [LoggerMessage(EventId = 3004, Level = LogLevel.Warning,
         Message = "Ledger at {LedgerPath} is not reachable")]
     private static partial void LogUnreachable(ILogger logger, string ledgerPath, Exception exception);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning,
+        Message = "Ledger at {LedgerPath} could not checkpoint its WAL; it is kept and tried again")]
+    private static partial void LogCheckpointFailed(ILogger logger, string ledgerPath, Exception exception);
+
+    /// <summary>
+    /// When the store checkpoints its WAL: in the background after every <paramref name="EveryCommits"/> commits, and on
+    /// the writer (SQLite's own checkpoint) once the WAL holds <paramref name="WriterAtPages"/> pages.
+    /// </summary>
+    internal sealed record CheckpointPolicy(int EveryCommits, int WriterAtPages)
+    {
+        // Measured at 1,000 creates a second (bench/FINDINGS.md): the writer's at 16,384 pages (64 MiB of 4 KiB pages)
+        // took the p99 from about 8 ms to 4-5 ms; at 4,096 pages it was 6-7 ms. The background one every 20 commits
+        // (a tenth of a second of creates at that rate) leaves the writer's little to copy.
+        public static readonly CheckpointPolicy Default = new(EveryCommits: 20, WriterAtPages: 16_384);
+
+        /// <summary>The size a WAL that grew past twice its bound is cut back to when it starts over.</summary>
+        public long WalSizeLimitBytes => 2L * WriterAtPages * 4096;
+    }
 }
 
 /// <summary>Source-generated JSON for the columns the ledger stores as JSON text.</summary>

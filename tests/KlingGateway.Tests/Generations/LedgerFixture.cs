@@ -19,17 +19,17 @@ internal sealed class LedgerFixture : IDisposable
 
     public string FilePath { get; }
 
-    /// <summary>A new store instance on the file, not yet initialized.</summary>
-    public SqliteGenerationStore Open()
+    /// <summary>A new store instance on the file, not yet initialized; checkpoints as in production unless given.</summary>
+    public SqliteGenerationStore Open(SqliteGenerationStore.CheckpointPolicy? checkpoints = null)
     {
-        var store = new SqliteGenerationStore(FilePath, NullLogger<SqliteGenerationStore>.Instance);
+        var store = new SqliteGenerationStore(FilePath, NullLogger<SqliteGenerationStore>.Instance, checkpoints);
         _stores.Add(store);
         return store;
     }
 
-    public async Task<SqliteGenerationStore> OpenInitializedAsync()
+    public async Task<SqliteGenerationStore> OpenInitializedAsync(SqliteGenerationStore.CheckpointPolicy? checkpoints = null)
     {
-        var store = Open();
+        var store = Open(checkpoints);
         await store.InitializeAsync(CancellationToken.None);
         return store;
     }
