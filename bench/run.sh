@@ -6,7 +6,7 @@
 #
 # It publishes the gateway and the simulator in Release, starts the simulator in its instant-answer mode,
 # the gateway in Production against it, and nginx proxying to the same simulator; then drives each with wrk
-# (saturation) and hey (a fixed offered rate). It writes docs/BENCHMARKS.md, docs/benchmark-added-latency.png
+# (saturation, and a fixed offered rate through bench/paced.lua). It writes docs/BENCHMARKS.md, docs/benchmark-added-latency.png
 # and docs/benchmark-results.json, and ends with one "bench: ..." line. Every load goes to 127.0.0.1 only,
 # for a bounded time. Not part of .ci/run.
 set -euo pipefail
@@ -14,12 +14,11 @@ cd "$(dirname "$0")/.."
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
-# Debian's packages: nginx (the plain proxy), wrk (saturation), hey (fixed rate with percentiles),
-# matplotlib (the chart). Installed when missing, as root.
+# Debian's packages: nginx (the plain proxy), wrk (the load; its LuaJIT paces the fixed rates), matplotlib (the
+# chart). Installed when missing, as root.
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v hey >/dev/null 2>&1 || missing+=(hey)
 /usr/bin/python3 -c "import matplotlib" >/dev/null 2>&1 || missing+=(python3-matplotlib)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bench: installing ${missing[*]}"
