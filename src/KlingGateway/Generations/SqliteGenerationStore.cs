@@ -361,7 +361,6 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     /// <summary>Runs the group in one transaction and completes every caller; never throws. False when the group failed.</summary>
     private async Task<bool> CommitGroupAsync(List<QueuedWrite> group)
     {
-        const string Savepoint = "write";
         try
         {
             var connection = _writer ??= await OpenSqliteAsync(forWrites: true, CancellationToken.None);
@@ -369,7 +368,8 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
             var landed = new List<QueuedWrite>(group.Count);
             foreach (var write in group)
             {
-                transaction.Save(Savepoint);
+                // The savepoints are kept statements too: SqliteTransaction.Save and Release parse theirs on every call.
+                await RunKeptAsync(connection, transaction, "SAVEPOINT write;");
                 try
                 {
                     await write.RunAsync(connection, transaction);
@@ -378,13 +378,13 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
                 {
                     // Undoes this write only. If SQLite has already rolled the whole transaction back (a full disk, an
                     // I/O error), this throws and the group fails below.
-                    transaction.Rollback(Savepoint);
-                    transaction.Release(Savepoint);
+                    await RunKeptAsync(connection, transaction, "ROLLBACK TO write;");
+                    await RunKeptAsync(connection, transaction, "RELEASE write;");
                     write.Fail(exception);
                     continue;
                 }
 
-                transaction.Release(Savepoint);
+                await RunKeptAsync(connection, transaction, "RELEASE write;");
                 landed.Add(write);
             }
 
@@ -409,6 +409,12 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
 
             return false;
         }
+    }
+
+    private async Task RunKeptAsync(SqliteConnection connection, SqliteTransaction transaction, string sql)
+    {
+        await using var statement = Statement(connection, transaction, sql);
+        await statement.Command.ExecuteNonQueryAsync(CancellationToken.None);
     }
 
     /// <summary>A caller's write waiting in the queue, and its completion.</summary>
