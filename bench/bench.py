@@ -176,7 +176,7 @@ class Bench:
         # Per target and scenario (connection pools, the simulator's and nginx's first requests); the gateway first gets
         # its own, longer warm-up on creates: tiered JIT was still recompiling 12 s into a run (bench/FINDINGS.md).
         self.warmup = 2 if args.quick else 5
-        self.gateway_warmup = 20 if args.quick else 40
+        self.gateway_warmup = 15 if args.quick else 40
         self.results = {"scenarios": {}, "quick": args.quick}
 
     # processes ------------------------------------------------------------------

@@ -43,23 +43,22 @@ public static class LoggingExtensions
             .Enrich.WithMachineName()
             .Enrich.WithProperty("Application", "KlingGateway");
 
-        // Requests hand events to a background writer instead of waiting on the console sink's lock. It blocks
-        // rather than drops when its buffer is full (audit events must not be lost), and flushes when the host stops.
-        var json = string.Equals(format, "json", StringComparison.OrdinalIgnoreCase);
-        logger = logger.WriteTo.Async(
-            sink =>
-            {
-                if (json)
-                {
-                    sink.Console(new JsonFormatter(renderMessage: true));
-                }
-                else
-                {
-                    sink.Console(outputTemplate: TextTemplate, formatProvider: System.Globalization.CultureInfo.InvariantCulture);
-                }
-            },
-            bufferSize: 10_000,
-            blockWhenFull: true);
+        // Requests hand events to a background writer instead of waiting on the console. It blocks rather than drops
+        // when its queue is full (audit events must not be lost), and writes what is queued when the host stops. JSON
+        // lines go out in batches, one write for every event waiting (BatchingTextSink); the readable lines of
+        // Development keep Serilog's console sink, with its colours.
+        if (string.Equals(format, "json", StringComparison.OrdinalIgnoreCase))
+        {
+            logger = logger.WriteTo.Sink(new BatchingTextSink(new JsonFormatter(renderMessage: true), Console.OpenStandardOutput()));
+        }
+        else
+        {
+            logger = logger.WriteTo.Async(
+                sink => sink.Console(outputTemplate: TextTemplate, formatProvider: System.Globalization.CultureInfo.InvariantCulture),
+                bufferSize: 10_000,
+                blockWhenFull: true);
+        }
+
         return logger.CreateLogger();
     }
 
