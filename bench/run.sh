@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The gateway's benchmark against a plain nginx reverse proxy and the upstream itself, all on loopback in one run.
 #
-#   bench/run.sh            full run (about 8 minutes): 15 s per measurement
+#   bench/run.sh            full run (about 10 minutes): 15 s per measurement
 #   bench/run.sh --quick    quick run (under 3 minutes): 3 s per measurement
 #
 # It publishes the gateway and the simulator in Release, starts the simulator in its instant-answer mode,
