@@ -116,18 +116,18 @@ def parse_wrk_duration(text):
     return float(m.group(1)) * UNITS[m.group(2)]
 
 
-def run_wrk(url, seconds, connections, headers, body_file=None):
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
+def wrk(url, seconds, connections, threads, script, headers, env, result):
+    """Runs wrk and adds what it answered to result: rps, p50/p90/p99, non-2xx answers, socket errors, requests."""
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
+    if script:
+        cmd += ["-s", os.path.join(ROOT, "bench", script)]
     for h in headers:
         cmd += ["-H", h]
-    if body_file:
-        cmd += ["-s", os.path.join(ROOT, "bench", "post.lua")]
-    env = dict(os.environ, BENCH_BODY=body_file or "")
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, env=env, timeout=seconds + 60).stdout
-    result = {"tool": "wrk", "connections": connections, "seconds": seconds}
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, env=dict(os.environ, **env),
+                         timeout=seconds + 60).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     result["rps"] = float(m.group(1)) if m else 0.0
-    for pct in ("50", "99"):
+    for pct in ("50", "90", "99"):
         m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M)
         result[f"p{pct}_ms"] = parse_wrk_duration(m.group(1)) if m else None
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -139,30 +139,20 @@ def run_wrk(url, seconds, connections, headers, body_file=None):
     return result
 
 
+def run_wrk(url, seconds, connections, headers, body_file=None):
+    """wrk at saturation: a fixed number of connections, each sending as soon as its last answer came."""
+    return wrk(url, seconds, connections, 2, "post.lua" if body_file else None, headers,
+               {"BENCH_BODY": body_file or ""}, {"tool": "wrk", "connections": connections, "seconds": seconds})
+
+
 def run_paced(url, seconds, rate, headers, body_file=None):
     """wrk at a fixed offered rate with independent (Poisson) arrivals: bench/paced.lua."""
     # Enough connections for 50 ms of arrivals, so a free one is there when the next arrival is due unless answers
     # take tens of milliseconds; wrk connects them all before the first request, so no connect lands in the sample.
     connections = max(8, math.ceil(rate * 0.05))
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s",
-           "-s", os.path.join(ROOT, "bench", "paced.lua")]
-    for h in headers:
-        cmd += ["-H", h]
-    env = dict(os.environ, BENCH_BODY=body_file or "", BENCH_RATE=str(rate), BENCH_THREADS="1")
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, env=env, timeout=seconds + 60).stdout
-    result = {"tool": "wrk-paced", "offered_rps": rate, "connections": connections, "seconds": seconds}
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    result["rps"] = float(m.group(1)) if m else 0.0
-    for pct in ("50", "90", "99"):
-        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M)
-        result[f"p{pct}_ms"] = parse_wrk_duration(m.group(1)) if m else None
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    result["non_2xx"] = int(m.group(1)) if m else 0
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    result["errors"] = sum(int(g) for g in m.groups()) if m else 0
-    m = re.search(r"(\d+) requests in", out)
-    result["requests"] = int(m.group(1)) if m else 0
-    return result
+    return wrk(url, seconds, connections, 1, "paced.lua", headers,
+               {"BENCH_BODY": body_file or "", "BENCH_RATE": str(rate), "BENCH_THREADS": "1"},
+               {"tool": "wrk-paced", "offered_rps": rate, "connections": connections, "seconds": seconds})
 
 
 FIXED_RATE_ROUNDS = 3
@@ -171,7 +161,7 @@ FIXED_RATE_ROUNDS = 3
 def median_round(runs):
     """One fixed-rate result from several rounds: summed counts, mean rps, each percentile's median across rounds."""
     result = dict(runs[0], seconds=sum(r["seconds"] for r in runs), rounds=runs)
-    for key in ("requests", "non_2xx", "errors"):
+    for key in ("requests", "non_2xx", "socket_errors"):
         result[key] = sum(r[key] for r in runs)
     result["rps"] = round(sum(r["rps"] for r in runs) / len(runs), 1)
     for key in ("p50_ms", "p90_ms", "p99_ms"):
@@ -458,7 +448,7 @@ def failures(results):
         runs = [("saturation", t, r) for t, r in record["saturation"].items()]
         runs += [(label, t, r) for label, fixed in record["fixed"].items() for t, r in fixed.items() if isinstance(r, dict)]
         for label, target, r in runs:
-            bad = r.get("non_2xx", 0) + r.get("socket_errors", 0) + r.get("errors", 0)
+            bad = r.get("non_2xx", 0) + r.get("socket_errors", 0)
             if bad:
                 found.append(f"{name} {label} {target}: {bad} of {r.get('requests', '?')}")
     return found
