@@ -47,9 +47,9 @@ internal sealed class BatchingTextSink : ILogEventSink, IDisposable
 
     private void WriteQueued()
     {
-        try
+        while (_queue.TryTake(out var logEvent, Timeout.Infinite))
         {
-            while (_queue.TryTake(out var logEvent, Timeout.Infinite))
+            try
             {
                 do
                 {
@@ -59,14 +59,12 @@ internal sealed class BatchingTextSink : ILogEventSink, IDisposable
 
                 _output.Flush();
             }
-        }
-        catch (InvalidOperationException)
-        {
-            // Completed and empty.
-        }
-        catch (IOException)
-        {
-            // The output is gone (a closed pipe): there is nowhere left to write to.
+            catch (IOException exception)
+            {
+                // The output failed (a closed pipe, a full disk). These events are lost; the writer goes on taking the
+                // next ones, so callers never wait on a queue nobody empties.
+                Serilog.Debugging.SelfLog.WriteLine("Log events could not be written: {0}", exception);
+            }
         }
     }
 
@@ -88,12 +86,5 @@ internal sealed class BatchingTextSink : ILogEventSink, IDisposable
         _queue.CompleteAdding();
         _writer.Join();
         _queue.Dispose();
-        try
-        {
-            _output.Flush();
-        }
-        catch (IOException)
-        {
-        }
     }
 }

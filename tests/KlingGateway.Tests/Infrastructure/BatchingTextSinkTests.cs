@@ -64,6 +64,25 @@ public sealed class BatchingTextSinkTests
     }
 
     [Fact]
+    public async Task AnOutputThatFails_LosesThoseEvents_ButNeverLeavesCallersWaiting()
+    {
+        var sink = new BatchingTextSink(Formatter, new FailingStream(), capacity: 2);
+        using var logger = new LoggerConfiguration().CreateLogger();
+
+        // Far more events than the queue holds: if the writer stopped at the first failure, Emit would wait for ever.
+        var emitting = Task.Run(() =>
+        {
+            for (var i = 0; i < 1_000; i++)
+            {
+                sink.Emit(Event(logger, "Event {Index}", i));
+            }
+        });
+
+        await emitting.WaitAsync(TimeSpan.FromSeconds(60));
+        sink.Dispose();
+    }
+
+    [Fact]
     public void AfterDispose_EmitIsIgnored_NotThrown()
     {
         var output = new MemoryStream();
@@ -89,6 +108,30 @@ public sealed class BatchingTextSinkTests
         var writer = new StringWriter();
         Formatter.Format(logEvent, writer);
         return writer.ToString().TrimEnd('\n', '\r');
+    }
+
+    /// <summary>A stream whose writes fail, as a closed pipe's do.</summary>
+    private sealed class FailingStream : Stream
+    {
+        public override void Write(byte[] buffer, int offset, int count) => throw new IOException("Broken pipe");
+
+        public override void Flush() => throw new IOException("Broken pipe");
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     /// <summary>A stream whose writes wait until it is opened, as a pipe nobody reads does.</summary>
