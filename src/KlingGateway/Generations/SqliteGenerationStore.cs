@@ -109,12 +109,14 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     // Checkpoints. SQLite's automatic checkpoint runs in the commit that crosses its bound (1,000 WAL pages by default),
     // so one group (and every write queued behind it) waited while the WAL was copied into the file: most of the
     // create's p99 at 1,000 a second (bench/FINDINGS.md). Now, after every few commits, a PASSIVE checkpoint copies on a
-    // connection of its own while writes go on. SQLite's checkpoint on the writer stays, past a larger bound: it finds
-    // nearly everything copied already, and it is what starts the WAL over, since only a checkpoint that no commit
-    // overtakes can, and what bounds the WAL when the background one falls behind.
+    // connection of its own while writes go on. SQLite's checkpoint on the writer stays, past a larger bound, and finds
+    // nearly everything copied already. It is still needed: SQLite starts the WAL over only after a checkpoint that no
+    // commit overtook, which under steady writes only the writer's own is; and it bounds the WAL when the background
+    // one falls behind. 1 in _checkpointing while a background checkpoint runs, and for good once the store is disposed.
     private readonly CheckpointPolicy _checkpoints;
     private int _commitsSinceCheckpoint;
     private int _checkpointing;
+    private int _disposed;
 
     private readonly ILogger<SqliteGenerationStore> _logger;
 
@@ -218,6 +220,13 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     /// <summary>Closes the writer's and the pooled connections to the file (the last close also checkpoints the WAL).</summary>
     public void Dispose()
     {
+        // Waits out a background checkpoint and lets no new one start, so none opens a connection after the pool is
+        // cleared. Once only: the flag stays taken.
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            SpinWait.SpinUntil(() => Interlocked.CompareExchange(ref _checkpointing, 1, 0) == 0);
+        }
+
         CloseWriter();
         using var connection = new SqliteConnection(_connectionString);
         SqliteConnection.ClearPool(connection);
