@@ -111,31 +111,15 @@ public sealed class BatchingTextSinkTests
     }
 
     /// <summary>A stream whose writes fail, as a closed pipe's do.</summary>
-    private sealed class FailingStream : Stream
+    private sealed class FailingStream : WriteOnlyStream
     {
         public override void Write(byte[] buffer, int offset, int count) => throw new IOException("Broken pipe");
 
         public override void Flush() => throw new IOException("Broken pipe");
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     /// <summary>A stream whose writes wait until it is opened, as a pipe nobody reads does.</summary>
-    private sealed class GatedStream : Stream
+    private sealed class GatedStream : WriteOnlyStream
     {
         private readonly ManualResetEventSlim _open = new();
         private readonly MemoryStream _written = new();
@@ -163,7 +147,11 @@ public sealed class BatchingTextSinkTests
         }
 
         public override void Flush() => _open.Wait();
+    }
 
+    /// <summary>An output stream for the sink: it can only be written and flushed, as standard output.</summary>
+    private abstract class WriteOnlyStream : Stream
+    {
         public override bool CanRead => false;
 
         public override bool CanSeek => false;
