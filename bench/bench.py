@@ -170,6 +170,10 @@ def median_round(runs):
     return result
 
 
+# The paths a scenario may have, in the order the tables list them.
+PATHS = ("gateway", "floor", "nginx", "direct")
+
+
 # ---- the run ---------------------------------------------------------------------------------------------
 
 class Bench:
@@ -183,6 +187,7 @@ class Bench:
         # its own, longer warm-up on creates: tiered JIT was still recompiling 12 s into a run (bench/FINDINGS.md).
         self.warmup = 2 if args.quick else 5
         self.gateway_warmup = 15 if args.quick else 40
+        self.floor_warmup = 3 if args.quick else 15
         self.results = {"scenarios": {}, "quick": args.quick}
 
     # processes ------------------------------------------------------------------
@@ -206,10 +211,11 @@ class Bench:
         key_file = os.path.join(self.work, "key")
         with open(key_file, "w") as f:
             f.write(KEY + "\n")
-        sim_port, gw_port, nginx_port = free_port(), free_port(), free_port()
+        sim_port, gw_port, nginx_port, floor_port = free_port(), free_port(), free_port(), free_port()
         self.sim = f"http://127.0.0.1:{sim_port}"
         self.gw = f"http://127.0.0.1:{gw_port}"
         self.nginx = f"http://127.0.0.1:{nginx_port}"
+        self.floor = f"http://127.0.0.1:{floor_port}"
 
         dotnet = shutil.which("dotnet")
         sim_env = dict(os.environ, Simulator__ApiKeyFile=key_file, Simulator__Instant="true",
@@ -254,9 +260,16 @@ http {{
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self.start("nginx", [nginx, "-c", nginx_conf, "-p", self.work, "-g", "daemon off;"])
 
+        # The floor (bench/floor): ASP.NET Core and HttpClient forwarding creates with nothing else, in Production.
+        floor_env = dict(os.environ, ASPNETCORE_ENVIRONMENT="Production", ASPNETCORE_URLS=self.floor,
+                         FLOOR_UPSTREAM=self.sim, FLOOR_KEY_FILE=key_file)
+        self.start("floor", [dotnet, os.path.join(self.out, "floor", "Floor.dll")], floor_env,
+                   cwd=os.path.join(self.out, "floor"))
+
         wait_ready(self.sim + "/_simulator/creates/count")
         wait_ready(self.gw + "/health/ready")
         wait_ready(self.nginx + "/_simulator/creates/count")
+        wait_ready(self.floor + "/health")
 
         small = {"model": MODEL, "prompt": "A cat walks along the beach at sunset.",
                  "image_url": "https://example.com/first-frame.jpg", "duration": "5"}
@@ -304,11 +317,15 @@ http {{
         json_ct = ["Content-Type: application/json"]
         if scenario in ("create", "big_create"):
             body = self.small_body if scenario == "create" else self.big_body
-            return {
+            targets = {
                 "gateway": (self.gw + "/v1/generations", json_ct, body),
                 "nginx": (self.nginx + "/v2/video/generations", json_ct, body),
                 "direct": (self.sim + "/v2/video/generations", json_ct + auth, body),
             }
+            if scenario == "create":
+                # What ASP.NET Core costs before the gateway does anything of its own (FINDINGS.md, item 20).
+                targets["floor"] = (self.floor + "/v1/generations", json_ct, body)
+            return targets
         gid, up = (self.done_id, self.done_up) if scenario == "status_done" else (self.busy_id, self.busy_up)
         query = "/v2/video/generations?generation_id=" + urllib.parse.quote(up, safe="")
         return {
@@ -326,6 +343,8 @@ http {{
         if name == "create":
             url, headers, body = targets["gateway"]
             run_wrk(url, self.gateway_warmup, connections, headers, body)
+            url, headers, body = targets["floor"]
+            run_wrk(url, self.floor_warmup, connections, headers, body)
         for target, (url, headers, body) in targets.items():
             run_wrk(url, self.warmup, connections, headers, body)
 
@@ -374,9 +393,11 @@ http {{
             # Three rounds of a third of the time each, the targets taking turns, and the median round's percentiles:
             # a stall of the shared host then lands in one round of one target instead of deciding its p99
             # (bench/FINDINGS.md, item 19).
-            rounds = {target: [] for target in targets}
+            # The floor runs at 1,000 rps only: the gateway's near-saturation rate is far below the floor's own.
+            paths = {t: v for t, v in targets.items() if t != "floor" or label == "1000"}
+            rounds = {target: [] for target in paths}
             for _ in range(FIXED_RATE_ROUNDS):
-                for target, (url, headers, body) in targets.items():
+                for target, (url, headers, body) in paths.items():
                     rounds[target].append(run_paced(url, max(1, round(seconds / FIXED_RATE_ROUNDS)), rate, headers, body))
             record["fixed"][label] = {}
             for target, runs in rounds.items():
@@ -385,8 +406,8 @@ http {{
                       f"  p99 {r['p99_ms'] or 0:.2f} ms (rounds: {', '.join(fmt(x['p99_ms']) for x in runs)})"
                       f"  non-2xx {r['non_2xx']}", flush=True)
             fixed = record["fixed"][label]
-            for via in ("gateway", "nginx"):
-                if fixed[via]["p99_ms"] is not None and fixed["direct"]["p99_ms"] is not None:
+            for via in ("gateway", "nginx", "floor"):
+                if via in fixed and fixed[via]["p99_ms"] is not None and fixed["direct"]["p99_ms"] is not None:
                     fixed[f"{via}_added_p99_ms"] = round(fixed[via]["p99_ms"] - fixed["direct"]["p99_ms"], 2)
                     fixed[f"{via}_added_p50_ms"] = round(fixed[via]["p50_ms"] - fixed["direct"]["p50_ms"], 2)
 
@@ -414,7 +435,7 @@ http {{
                 100 * (host_after["steal"] - host_before["steal"]) / max(1, host_after["total"] - host_before["total"]), 1)
         finally:
             self.stop_all()
-            for name in ("gateway", "simulator", "nginx-error"):
+            for name in ("gateway", "simulator", "floor", "nginx-error"):
                 src = os.path.join(self.work, f"{name}.log")
                 if os.path.exists(src):
                     shutil.copy(src, os.path.join(self.out, f"{name}.log"))
@@ -471,18 +492,20 @@ def chart(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels, gateway, nginx = [], [], []
+    labels, gateway, floor, nginx = [], [], [], []
     for name, record in results["scenarios"].items():
         for rate, fixed in record["fixed"].items():
             short = record["title"].split(")")[0] + ")"
             offered = fixed["gateway"]["offered_rps"]
             labels.append(f"{short}\n{offered:,.0f} rps")
             gateway.append(fixed.get("gateway_added_p99_ms") or 0)
+            floor.append(fixed.get("floor_added_p99_ms") or 0)
             nginx.append(fixed.get("nginx_added_p99_ms") or 0)
     fig, ax = plt.subplots(figsize=(10, 4.5))
     x = range(len(labels))
-    ax.bar([i - 0.2 for i in x], gateway, 0.4, label="gateway", color="#3566a8")
-    ax.bar([i + 0.2 for i in x], nginx, 0.4, label="nginx (plain proxy)", color="#9a9a9a")
+    ax.bar([i - 0.27 for i in x], gateway, 0.27, label="gateway", color="#3566a8")
+    ax.bar(list(x), floor, 0.27, label="ASP.NET Core floor (creates only)", color="#8fb3de")
+    ax.bar([i + 0.27 for i in x], nginx, 0.27, label="nginx (plain proxy)", color="#9a9a9a")
     ax.axhline(2, color="#c0392b", linestyle="--", linewidth=1, label="target for (a), (b): 2 ms")
     ax.set_xticks(list(x))
     ax.set_xticklabels(labels, fontsize=8)
@@ -511,7 +534,7 @@ def markdown(results, baseline, findings):
         f"- {m['cpus']} cores: {m['cpu']}; {m['memory']} memory; Linux {m['kernel']}",
         f"- .NET SDK {m['dotnet_sdk']}; nginx {m['nginx']}; wrk from Debian's packages",
         "- Everything on one machine over loopback: the load generator, the gateway, nginx and the simulator share the 2 cores,",
-        "  so absolute figures are low and the comparison between the three paths is what counts.",
+        "  so absolute figures are low and the comparison between the paths is what counts.",
         f"- The machine is a virtual one on a shared host: during this run the hypervisor gave "
         f"{fmt(results.get('host_steal_percent'), 1)}% of its CPU time to other guests (steal). Steal moves rps and p99 from run",
         "  to run; the gateway's CPU time per request (last column) moves much less.",
@@ -525,15 +548,19 @@ def markdown(results, baseline, findings):
         "  to `GET /v1/generations/{id}`.",
         "- **nginx**: a plain reverse proxy to the same simulator (keep-alive upstream pool of 64, adds the key header,",
         "  `worker_processes auto`, no access log); it proxies the simulator's own routes.",
+        "- **floor** (creates only): `bench/floor`, the least an ASP.NET Core hop can cost: Kestrel, one minimal-API",
+        "  endpoint and a pooled HttpClient forwarding the body as it came with the key added; no validation, ledger,",
+        "  authentication, limits or logging. Published Release, run in Production like the gateway. Not a gateway: it",
+        "  shows how much of the gap to nginx is the framework and how much is the gateway's own work.",
         "- **direct**: the simulator's own `POST /v2/video/generations` and `GET /v2/video/generations?generation_id=`.",
         "- **saturation**: wrk, 2 threads, a fixed number of connections, closed loop. **Fixed rate**: wrk, 1 thread, with",
         "  `bench/paced.lua`: requests start at Poisson arrival times at the offered rate (independent callers, as many",
         "  frontends polling are), on 50 ms worth of connections; latency is from each request's start. Each fixed rate",
-        "  runs as three rounds of a third of the time, the three paths taking turns, and the table shows each",
+        "  runs as three rounds of a third of the time, the paths taking turns, and the table shows each",
         "  percentile's median round, so one stall of the shared host does not decide a p99. (hey was used",
         "  before: its workers tick together, so it offered bursts, not a rate; see the findings, item 15. Debian has no",
         "  wrk2, and its `bombardier` is an unrelated game.)",
-        "- **added latency**: p99 (or p50) through the gateway or nginx minus p99 (p50) direct, at the same offered rate.",
+        "- **added latency**: p99 (or p50) through the gateway, the floor or nginx minus p99 (p50) direct, at the same offered rate.",
         "- **memory**: the gateway's peak RSS (VmHWM, reset with `clear_refs` before each scenario) while it is saturated;",
         "  for (d), (peak − RSS before) / (concurrent requests × body bytes).",
         "",
@@ -543,7 +570,7 @@ def markdown(results, baseline, findings):
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, record in s.items():
-        for target in ("gateway", "nginx", "direct"):
+        for target in [t for t in PATHS if t in record["saturation"]]:
             sat = record["saturation"][target]
             at1k = record["fixed"].get("1000", {}).get(target)
             near = record["fixed"].get("near_saturation", {}).get(target)
@@ -553,12 +580,13 @@ def markdown(results, baseline, findings):
                 f" {str(near['offered_rps']) + ': ' + fmt(near['p50_ms']) + ' / ' + fmt(near['p99_ms']) if near else '–'} |"
                 f" {fmt(sat.get('gateway_cpu_us_per_request'), 0)} |")
     lines += ["", "### Added latency over direct (p99, ms)", "",
-              "| scenario | offered rps | gateway p50 | gateway p99 | nginx p50 | nginx p99 |", "|---|---:|---:|---:|---:|---:|"]
+              "| scenario | offered rps | gateway p50 | gateway p99 | floor p50 | floor p99 | nginx p50 | nginx p99 |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, record in s.items():
         for rate, fixed in record["fixed"].items():
-            lines.append(f"| {record['title']} | {fixed['gateway']['offered_rps']:.0f} | {fmt(fixed.get('gateway_added_p50_ms'))} |"
-                         f" {fmt(fixed.get('gateway_added_p99_ms'))} | {fmt(fixed.get('nginx_added_p50_ms'))} |"
-                         f" {fmt(fixed.get('nginx_added_p99_ms'))} |")
+            lines.append(f"| {record['title']} | {fixed['gateway']['offered_rps']:.0f} |"
+                         + "".join(f" {fmt(fixed.get(f'{via}_added_p50_ms'))} | {fmt(fixed.get(f'{via}_added_p99_ms'))} |"
+                                   for via in ("gateway", "floor", "nginx")))
     lines += ["", "![Added p99 latency by scenario](benchmark-added-latency.png)", "",
               "### Gateway memory", "", "| scenario | RSS before | peak RSS while saturated |", "|---|---:|---:|"]
     for name, record in s.items():
@@ -579,6 +607,7 @@ def markdown(results, baseline, findings):
               f"| (a) added p99 at 1,000 rps ≤ 2 ms | {fmt(sm['create_overhead_p99_ms'])} ms | {yes(sm['create_overhead_p99_ms'], 2, le=True)} |",
               f"| (b) added p99 at 1,000 rps ≤ 2 ms | {fmt(sm['status_overhead_p99_ms'])} ms | {yes(sm['status_overhead_p99_ms'], 2, le=True)} |",
               f"| (a) throughput ≥ 60% of nginx | {fmt(sm['create_rps_vs_nginx'])} × | {yes(sm['create_rps_vs_nginx'], 0.6)} |",
+              floor_row(s["create"]),
               f"| (b) throughput ≥ nginx | {fmt(sm['status_rps_vs_nginx'])} × | {yes(sm['status_rps_vs_nginx'], 1.0)} |",
               f"| (d) memory per concurrent request ≤ 3 × payload | {fmt(sm['big_create_mem_ratio'])} × | {yes(sm['big_create_mem_ratio'], 3, le=True)} |",
               f"| (c) upstream fetches per interval = 1 | {c['upstream_fetches_from_gateway']} in {c['refresh_intervals']} intervals | "
@@ -622,6 +651,15 @@ def markdown(results, baseline, findings):
               "To make a run the new \"before\", copy `docs/benchmark-results.json` to `docs/benchmark-baseline.json`.", "",
               "The last line of a run:", "", "```", summary_line(results["summary"]), "```", ""]
     return "\n".join(lines)
+
+
+def floor_row(create):
+    """The floor's own figures for (a), for reference: what the targets leave the gateway's work once ASP.NET Core is paid."""
+    sat, fixed = create["saturation"], create["fixed"].get("1000", {})
+    if "floor" not in sat:
+        return ""
+    return (f"| (a) for reference, the ASP.NET Core floor: rps ÷ nginx; added p99 at 1,000 rps |"
+            f" {sat['floor']['rps'] / sat['nginx']['rps']:.2f} ×; {fmt(fixed.get('floor_added_p99_ms'))} ms | – |")
 
 
 def yes(value, bound, le=False):

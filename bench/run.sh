@@ -28,10 +28,13 @@ fi
 
 out=artifacts/bench
 mkdir -p "$out"
-echo "bench: publishing the gateway and the simulator (Release)"
+echo "bench: publishing the gateway, the simulator and the floor (Release)"
 dotnet publish src/KlingGateway -c Release -o "$out/gateway" --nologo -v quiet >"$out/publish.log" 2>&1 \
   || { cat "$out/publish.log"; exit 1; }
 dotnet publish src/KlingGateway.Simulator -c Release -o "$out/simulator" --nologo -v quiet >>"$out/publish.log" 2>&1 \
+  || { cat "$out/publish.log"; exit 1; }
+# The floor: ASP.NET Core and HttpClient alone, forwarding creates (bench/floor/Program.cs).
+dotnet publish bench/floor -c Release -o "$out/floor" --nologo -v quiet >>"$out/publish.log" 2>&1 \
   || { cat "$out/publish.log"; exit 1; }
 
 exec /usr/bin/python3 bench/bench.py --out "$out" "$@"
