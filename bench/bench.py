@@ -645,8 +645,8 @@ def markdown(results, baseline, findings):
         lines += ["", findings.strip()]
     lines += ["", "## Reproduce", "",
               "```bash", "bench/run.sh --quick   # under 3 minutes", "bench/run.sh           # about 10 minutes", "```", "",
-              "As root on Debian it installs nginx, wrk and python3-matplotlib when they are missing. It publishes both",
-              "projects to `artifacts/bench/`, keeps the gateway's and the simulator's logs there, and rewrites this file,",
+              "As root on Debian it installs nginx, wrk and python3-matplotlib when they are missing. It publishes the",
+              "gateway, the simulator and the floor to `artifacts/bench/`, keeps their logs there, and rewrites this file,",
               "`docs/benchmark-added-latency.png` and `docs/benchmark-results.json`. All traffic stays on 127.0.0.1.",
               "To make a run the new \"before\", copy `docs/benchmark-results.json` to `docs/benchmark-baseline.json`.", "",
               "The last line of a run:", "", "```", summary_line(results["summary"]), "```", ""]
