@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Runtime.InteropServices;
 using System.Text.Encodings.Web;
@@ -11,6 +12,8 @@ namespace KlingGateway.Upstream;
 /// base64. It differs from what the caller sent in three ways only: JSON nulls (meaning "not given") are left
 /// out; <c>type</c> and <c>external_task_id</c>, which only the legacy family takes, are left out on the universal
 /// family; and a <c>data:image/...;base64,</c> prefix is cut, because Kling takes bare base64 only (RESEARCH.md §10).
+/// When it must be rewritten, string values go out in pieces of <see cref="SegmentBytes"/>, so the writer never holds
+/// a whole image either.
 /// </summary>
 internal sealed class ForwardedBody(GenerationRequest request, string family) : HttpContent
 {
@@ -18,6 +21,9 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private static readonly string[] LegacyOnly = ["type", "external_task_id"];
+
+    // The most of one string value written at a time, and how much the writer holds before it goes to the connection.
+    private const int SegmentBytes = 64 * 1024;
 
     private readonly Dictionary<string, int> _prefixes = request.Images
         .Where(i => i.DataUriPrefixLength > 0)
@@ -50,11 +56,7 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
             }
 
             writer.WritePropertyName(property.Name);
-            WriteValue(writer, property.Value, property.Name);
-            if (writer.BytesPending > 64 * 1024)
-            {
-                await writer.FlushAsync(cancellationToken);
-            }
+            await WriteValueAsync(writer, property.Value, property.Name, cancellationToken);
         }
 
         writer.WriteEndObject();
@@ -72,34 +74,19 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
         return length > 0;
     }
 
-    private void WriteValue(Utf8JsonWriter writer, JsonElement value, string path)
+    private async ValueTask WriteValueAsync(Utf8JsonWriter writer, JsonElement value, string path, CancellationToken cancellationToken)
     {
-        if (_prefixes.Count == 0)
-        {
-            value.WriteTo(writer);
-            return;
-        }
-
         switch (value.ValueKind)
         {
-            case JsonValueKind.String when _prefixes.TryGetValue(path, out var prefixLength):
-                var raw = JsonMarshal.GetRawUtf8Value(value);   // includes the quotes
-                if (raw.IndexOf((byte)'\\') < 0)
-                {
-                    writer.WriteStringValue(raw[(1 + prefixLength)..^1]);
-                }
-                else
-                {
-                    writer.WriteStringValue(value.GetString().AsSpan(prefixLength));
-                }
-
+            case JsonValueKind.String:
+                await WriteStringAsync(writer, value, _prefixes.GetValueOrDefault(path), cancellationToken);
                 break;
             case JsonValueKind.Array:
                 writer.WriteStartArray();
                 var index = 0;
                 foreach (var item in value.EnumerateArray())
                 {
-                    WriteValue(writer, item, $"{path}[{index++}]");
+                    await WriteValueAsync(writer, item, ChildPath(path, index++), cancellationToken);
                 }
 
                 writer.WriteEndArray();
@@ -109,7 +96,7 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
                 foreach (var property in value.EnumerateObject())
                 {
                     writer.WritePropertyName(property.Name);
-                    WriteValue(writer, property.Value, $"{path}.{property.Name}");
+                    await WriteValueAsync(writer, property.Value, ChildPath(path, property.Name), cancellationToken);
                 }
 
                 writer.WriteEndObject();
@@ -120,4 +107,59 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
         }
     }
 
+    // Paths name where an image sits (request.Images); with no data URI to cut, none is needed.
+    private string ChildPath(string path, int index) => _prefixes.Count == 0 ? path : $"{path}[{index}]";
+
+    private string ChildPath(string path, string property) => _prefixes.Count == 0 ? path : $"{path}.{property}";
+
+    /// <summary>
+    /// A string value, less its first <paramref name="skip"/> characters (a data URI prefix). Written whole, a 7 MB
+    /// image would first need a buffer of its own size in the writer: a second copy for every create.
+    /// </summary>
+    private static async ValueTask WriteStringAsync(Utf8JsonWriter writer, JsonElement value, int skip, CancellationToken cancellationToken)
+    {
+        // In .NET 10 the raw value of a string includes its quotes. A span cannot live across an await, so the pieces
+        // are sliced from the document afresh each time.
+        var rawLength = JsonMarshal.GetRawUtf8Value(value).Length;
+        if (JsonMarshal.GetRawUtf8Value(value).IndexOf((byte)'\\') < 0)
+        {
+            await WriteSegmentsAsync(writer, (start, count) => JsonMarshal.GetRawUtf8Value(value).Slice(start, count),
+                1 + skip, rawLength - 1, cancellationToken);
+            return;
+        }
+
+        // Escapes (e.g. "\/" as some JSON writers emit inside base64): unescaped once into a pooled buffer, as the
+        // image check does, and written from there.
+        var buffer = ArrayPool<byte>.Shared.Rent(rawLength);
+        try
+        {
+            var reader = new Utf8JsonReader(JsonMarshal.GetRawUtf8Value(value));
+            reader.Read();
+            var written = reader.CopyString(buffer);
+            await WriteSegmentsAsync(writer, (start, count) => buffer.AsSpan(start, count), skip, written, cancellationToken);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private delegate ReadOnlySpan<byte> Slice(int start, int count);
+
+    /// <summary>Bytes [start, end) of unescaped UTF-8 as one JSON string, in pieces, the connection written between them.</summary>
+    private static async ValueTask WriteSegmentsAsync(Utf8JsonWriter writer, Slice slice, int start, int end, CancellationToken cancellationToken)
+    {
+        var offset = start;
+        do
+        {
+            var count = Math.Min(SegmentBytes, end - offset);
+            writer.WriteStringValueSegment(slice(offset, count), isFinalSegment: offset + count == end);
+            offset += count;
+            if (writer.BytesPending >= SegmentBytes)
+            {
+                await writer.FlushAsync(cancellationToken);
+            }
+        }
+        while (offset < end);
+    }
 }
