@@ -155,7 +155,6 @@ def run_paced(url, seconds, rate, headers, body_file=None):
                {"tool": "wrk-paced", "offered_rps": rate, "connections": connections, "seconds": seconds})
 
 
-FIXED_RATE_ROUNDS = 3
 
 
 def median_round(runs):
@@ -183,12 +182,15 @@ class Bench:
         self.work = tempfile.mkdtemp(prefix="kling-bench-")
         self.procs = []
         self.seconds = 3 if args.quick else 15
+        # Rounds per fixed rate: a full run's 15 s as five rounds, so a stall in two of them still does not decide a
+        # p99 (FINDINGS.md, item 22); a quick run keeps three, to stay under 3 minutes.
+        self.rounds = 3 if args.quick else 5
         # Per target and scenario (connection pools, the simulator's and nginx's first requests); the gateway first gets
         # its own, longer warm-up on creates: tiered JIT was still recompiling 12 s into a run (bench/FINDINGS.md).
         self.warmup = 2 if args.quick else 5
         self.gateway_warmup = 15 if args.quick else 40
         self.floor_warmup = 3 if args.quick else 15
-        self.results = {"scenarios": {}, "quick": args.quick}
+        self.results = {"scenarios": {}, "quick": args.quick, "fixed_rate_rounds": self.rounds}
 
     # processes ------------------------------------------------------------------
     def start(self, name, cmd, env=None, cwd=None):
@@ -390,15 +392,14 @@ http {{
         for label, rate in chosen:
             # (d) answers about 30 a second: its rounds need longer to hold enough answers (quick: 2 s each).
             seconds = self.seconds if name != "big_create" else max(self.seconds, 6)
-            # Three rounds of a third of the time each, the targets taking turns, and the median round's percentiles:
-            # a stall of the shared host then lands in one round of one target instead of deciding its p99
-            # (bench/FINDINGS.md, item 19).
+            # Rounds of equal length, the targets taking turns, and the median round's percentiles: a stall of the
+            # shared host then lands in a round or two of one target instead of deciding its p99 (FINDINGS.md, item 19).
             # The floor runs at 1,000 rps only: the gateway's near-saturation rate is far below the floor's own.
             paths = {t: v for t, v in targets.items() if t != "floor" or label == "1000"}
             rounds = {target: [] for target in paths}
-            for _ in range(FIXED_RATE_ROUNDS):
+            for _ in range(self.rounds):
                 for target, (url, headers, body) in paths.items():
-                    rounds[target].append(run_paced(url, max(1, round(seconds / FIXED_RATE_ROUNDS)), rate, headers, body))
+                    rounds[target].append(run_paced(url, max(1, round(seconds / self.rounds)), rate, headers, body))
             record["fixed"][label] = {}
             for target, runs in rounds.items():
                 record["fixed"][label][target] = r = median_round(runs)
@@ -556,8 +557,8 @@ def markdown(results, baseline, findings):
         "- **saturation**: wrk, 2 threads, a fixed number of connections, closed loop. **Fixed rate**: wrk, 1 thread, with",
         "  `bench/paced.lua`: requests start at Poisson arrival times at the offered rate (independent callers, as many",
         "  frontends polling are), on 50 ms worth of connections; latency is from each request's start. Each fixed rate",
-        "  runs as three rounds of a third of the time, the paths taking turns, and the table shows each",
-        "  percentile's median round, so one stall of the shared host does not decide a p99. (hey was used",
+        f"  runs as {results.get('fixed_rate_rounds', 3)} rounds of equal length, the paths taking turns, and the table shows each",
+        "  percentile's median round, so a stall of the shared host in fewer than half the rounds does not decide a p99. (hey was used",
         "  before: its workers tick together, so it offered bursts, not a rate; see the findings, item 15. Debian has no",
         "  wrk2, and its `bombardier` is an unrelated game.)",
         "- **added latency**: p99 (or p50) through the gateway, the floor or nginx minus p99 (p50) direct, at the same offered rate.",
