@@ -58,19 +58,29 @@ public static class ImageInspector
         }
 
         // Escapes (e.g. "\/" as some JSON writers emit inside base64): unescape once into a pooled buffer.
-        var quoted = JsonMarshal.GetRawUtf8Value(element);
-        var buffer = ArrayPool<byte>.Shared.Rent(quoted.Length);
+        var buffer = RentUnescaped(element, out var written);
         try
         {
-            var reader = new Utf8JsonReader(quoted);
-            reader.Read();
-            var written = reader.CopyString(buffer);
             return Inspect(path, buffer.AsSpan(0, written));
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>
+    /// The UTF-8 of a JSON string element with its escapes undone, in a buffer rented from
+    /// <see cref="ArrayPool{T}.Shared"/> that the caller returns; its first <paramref name="length"/> bytes hold it.
+    /// </summary>
+    internal static byte[] RentUnescaped(JsonElement element, out int length)
+    {
+        var quoted = JsonMarshal.GetRawUtf8Value(element);
+        var buffer = ArrayPool<byte>.Shared.Rent(quoted.Length);
+        var reader = new Utf8JsonReader(quoted);
+        reader.Read();
+        length = reader.CopyString(buffer);
+        return buffer;
     }
 
     /// <summary>Inspects the unescaped UTF-8 text of an image field.</summary>

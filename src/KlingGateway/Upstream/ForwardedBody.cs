@@ -120,22 +120,19 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
     {
         // In .NET 10 the raw value of a string includes its quotes. A span cannot live across an await, so the pieces
         // are sliced from the document afresh each time.
-        var rawLength = JsonMarshal.GetRawUtf8Value(value).Length;
-        if (JsonMarshal.GetRawUtf8Value(value).IndexOf((byte)'\\') < 0)
+        var raw = JsonMarshal.GetRawUtf8Value(value);
+        if (raw.IndexOf((byte)'\\') < 0)
         {
             await WriteSegmentsAsync(writer, (start, count) => JsonMarshal.GetRawUtf8Value(value).Slice(start, count),
-                1 + skip, rawLength - 1, cancellationToken);
+                1 + skip, raw.Length - 1, cancellationToken);
             return;
         }
 
         // Escapes (e.g. "\/" as some JSON writers emit inside base64): unescaped once into a pooled buffer, as the
         // image check does, and written from there.
-        var buffer = ArrayPool<byte>.Shared.Rent(rawLength);
+        var buffer = ImageInspector.RentUnescaped(value, out var written);
         try
         {
-            var reader = new Utf8JsonReader(JsonMarshal.GetRawUtf8Value(value));
-            reader.Read();
-            var written = reader.CopyString(buffer);
             await WriteSegmentsAsync(writer, (start, count) => buffer.AsSpan(start, count), skip, written, cancellationToken);
         }
         finally
