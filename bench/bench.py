@@ -155,8 +155,6 @@ def run_paced(url, seconds, rate, headers, body_file=None):
                {"tool": "wrk-paced", "offered_rps": rate, "connections": connections, "seconds": seconds})
 
 
-
-
 def median_round(runs):
     """One fixed-rate result from several rounds: summed counts, mean rps, each percentile's median across rounds."""
     result = dict(runs[0], seconds=sum(r["seconds"] for r in runs), rounds=runs)
@@ -169,8 +167,9 @@ def median_round(runs):
     return result
 
 
-# The paths a scenario may have, in the order the tables list them.
+# The paths a scenario may have, in the order the tables list them; all but direct are measured against direct.
 PATHS = ("gateway", "floor", "nginx", "direct")
+VIAS = PATHS[:-1]
 
 
 # ---- the run ---------------------------------------------------------------------------------------------
@@ -407,7 +406,7 @@ http {{
                       f"  p99 {r['p99_ms'] or 0:.2f} ms (rounds: {', '.join(fmt(x['p99_ms']) for x in runs)})"
                       f"  non-2xx {r['non_2xx']}", flush=True)
             fixed = record["fixed"][label]
-            for via in ("gateway", "nginx", "floor"):
+            for via in VIAS:
                 if via in fixed and fixed[via]["p99_ms"] is not None and fixed["direct"]["p99_ms"] is not None:
                     fixed[f"{via}_added_p99_ms"] = round(fixed[via]["p99_ms"] - fixed["direct"]["p99_ms"], 2)
                     fixed[f"{via}_added_p50_ms"] = round(fixed[via]["p50_ms"] - fixed["direct"]["p50_ms"], 2)
@@ -493,20 +492,21 @@ def chart(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels, gateway, floor, nginx = [], [], [], []
+    labels, added = [], {via: [] for via in VIAS}
     for name, record in results["scenarios"].items():
         for rate, fixed in record["fixed"].items():
             short = record["title"].split(")")[0] + ")"
             offered = fixed["gateway"]["offered_rps"]
             labels.append(f"{short}\n{offered:,.0f} rps")
-            gateway.append(fixed.get("gateway_added_p99_ms") or 0)
-            floor.append(fixed.get("floor_added_p99_ms") or 0)
-            nginx.append(fixed.get("nginx_added_p99_ms") or 0)
+            for via in VIAS:
+                added[via].append(fixed.get(f"{via}_added_p99_ms") or 0)
     fig, ax = plt.subplots(figsize=(10, 4.5))
     x = range(len(labels))
-    ax.bar([i - 0.27 for i in x], gateway, 0.27, label="gateway", color="#3566a8")
-    ax.bar(list(x), floor, 0.27, label="ASP.NET Core floor (creates only)", color="#8fb3de")
-    ax.bar([i + 0.27 for i in x], nginx, 0.27, label="nginx (plain proxy)", color="#9a9a9a")
+    bars = {"gateway": ("gateway", "#3566a8"), "floor": ("ASP.NET Core floor (creates only)", "#8fb3de"),
+            "nginx": ("nginx (plain proxy)", "#9a9a9a")}
+    for n, via in enumerate(VIAS):
+        label, color = bars[via]
+        ax.bar([i + (n - 1) * 0.27 for i in x], added[via], 0.27, label=label, color=color)
     ax.axhline(2, color="#c0392b", linestyle="--", linewidth=1, label="target for (a), (b): 2 ms")
     ax.set_xticks(list(x))
     ax.set_xticklabels(labels, fontsize=8)
@@ -587,7 +587,7 @@ def markdown(results, baseline, findings):
         for rate, fixed in record["fixed"].items():
             lines.append(f"| {record['title']} | {fixed['gateway']['offered_rps']:.0f} |"
                          + "".join(f" {fmt(fixed.get(f'{via}_added_p50_ms'))} | {fmt(fixed.get(f'{via}_added_p99_ms'))} |"
-                                   for via in ("gateway", "floor", "nginx")))
+                                   for via in VIAS))
     lines += ["", "![Added p99 latency by scenario](benchmark-added-latency.png)", "",
               "### Gateway memory", "", "| scenario | RSS before | peak RSS while saturated |", "|---|---:|---:|"]
     for name, record in s.items():

@@ -6,9 +6,8 @@
 #
 # It publishes the gateway, the simulator and the floor (bench/floor) in Release, starts the simulator in its
 # instant-answer mode, the gateway and the floor in Production against it, and nginx proxying to the same
-# simulator; then drives each with wrk
-# (saturation, and a fixed offered rate through bench/paced.lua). It writes docs/BENCHMARKS.md, docs/benchmark-added-latency.png
-# and docs/benchmark-results.json, and ends with one "bench: ..." line. Every load goes to 127.0.0.1 only,
+# simulator; then drives each with wrk (saturation, and a fixed offered rate through bench/paced.lua). It writes
+# docs/BENCHMARKS.md, docs/benchmark-added-latency.png and docs/benchmark-results.json, and ends with one "bench: ..." line. Every load goes to 127.0.0.1 only,
 # for a bounded time. Not part of .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
