@@ -1,8 +1,10 @@
 using KlingGateway.Access;
 using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
+using KlingGateway.Lifecycle;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
+using KlingGateway.Videos;
 
 // A container health check (`dotnet KlingGateway.dll --probe`): answered before any host is built.
 if (Probe.IsRequested(args))
@@ -20,6 +22,8 @@ builder.Services.AddGatewayLimits();
 builder.Services.AddGenerationValidation();
 builder.Services.AddUpstream();
 builder.Services.AddGenerations(builder.Configuration);
+builder.Services.AddGenerationLifecycle();
+builder.Services.AddVideos();
 builder.Services.AddGatewayAccess();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
@@ -36,6 +40,7 @@ app.UseGatewayAccess();
 app.MapGet("/", () => TypedResults.Redirect("/swagger")).ExcludeFromDescription();
 app.MapModels();
 app.MapGenerations();
+app.MapVideoContent();
 app.MapCompatibleRoutes();
 app.MapUsage();
 app.MapGatewayHealthChecks();
