@@ -31,6 +31,9 @@ public sealed class StorageOptions
     /// <summary>Attempts after transient faults (no connection, a timeout, 408, 429, 5xx) before a download gives up.</summary>
     public int DownloadAttempts { get; set; } = 6;
 
+    /// <summary>The wait before the second attempt after a transient fault; it doubles with each attempt, up to ten minutes.</summary>
+    public TimeSpan DownloadRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Downloads this replica runs at once.</summary>
     public int MaxConcurrentDownloads { get; set; } = 4;
 
@@ -99,6 +102,11 @@ internal sealed class VideoOptionsValidator : IValidateOptions<StorageOptions>, 
         if (options.DownloadAttempts is < 1 or > 100)
         {
             failures.Add("Storage:DownloadAttempts (Storage__DownloadAttempts) must be between 1 and 100.");
+        }
+
+        if (options.DownloadRetryDelay < TimeSpan.FromMilliseconds(10) || options.DownloadRetryDelay > TimeSpan.FromHours(1))
+        {
+            failures.Add("Storage:DownloadRetryDelay (Storage__DownloadRetryDelay) must be between 00:00:00.010 and 01:00:00.");
         }
 
         if (options.MaxConcurrentDownloads is < 1 or > 64)

@@ -22,7 +22,6 @@ public sealed partial class VideoDownloadWorker(
     /// <summary>How often the ledger is asked for due downloads when there was nothing to do.</summary>
     public static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(500);
 
-    private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromMinutes(10);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -105,7 +104,7 @@ public sealed partial class VideoDownloadWorker(
         }
         else if (outcome.Transient && kept.Attempts < settings.DownloadAttempts)
         {
-            var wait = FirstRetry * Math.Pow(2, Math.Min(kept.Attempts - 1, 16));
+            var wait = settings.DownloadRetryDelay * Math.Pow(2, Math.Min(kept.Attempts - 1, 16));
             change = new(GenerationChangeKind.VideoRetry, generation with
             {
                 Kept = kept with { NextAttemptAt = now + (wait > MaxRetry ? MaxRetry : wait), Error = outcome.Error },
