@@ -52,7 +52,7 @@ public static class ContentApi
         return app;
     }
 
-    private static async Task<Results<PhysicalFileHttpResult, FileStreamHttpResult, ProblemHttpResult, EmptyHttpResult>> Content(
+    private static async Task<Results<ProblemHttpResult, EmptyHttpResult>> Content(
         string id,
         HttpContext context,
         IGenerationStore store,
@@ -113,9 +113,23 @@ public static class ContentApi
             var type = kept.ContentType ?? "video/mp4";
             var etag = kept.Sha256 is { } sha ? new EntityTagHeaderValue($"\"{sha}\"") : null;
             var modified = kept.StoredAt ?? stored.LastModified;
-            return stored.PhysicalPath is { } path
+            IResult file = stored.PhysicalPath is { } path
                 ? TypedResults.PhysicalFile(path, type, lastModified: modified, entityTag: etag, enableRangeProcessing: true)
                 : TypedResults.Stream(stored.OpenRead(), type, lastModified: modified, entityTag: etag, enableRangeProcessing: true);
+            await file.ExecuteAsync(context);
+            if (context.Response.StatusCode is StatusCodes.Status416RangeNotSatisfiable or StatusCodes.Status412PreconditionFailed
+                && !context.Response.HasStarted)
+            {
+                // The framework answers these with an empty body (and a length, so status code pages pass them by): the
+                // problem is written here, keeping its Content-Range, which says how long the video is.
+                context.Response.ContentLength = null;
+                var problem = context.Response.StatusCode == StatusCodes.Status416RangeNotSatisfiable
+                    ? ProblemCatalog.RangeNotSatisfiable.Result($"The video is {stored.Length} bytes; the Range asks for bytes past its end.")
+                    : ProblemCatalog.PreconditionFailed.Result("An If-Match or If-Unmodified-Since header does not match this video.");
+                await problem.ExecuteAsync(context);
+            }
+
+            return TypedResults.Empty;
         }
 
         if (!VideoSourceClient.IsFetchable(video.Url, out var url))
