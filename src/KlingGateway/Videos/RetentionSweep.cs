@@ -5,8 +5,7 @@ namespace KlingGateway.Videos;
 
 /// <summary>
 /// Removes kept videos once <c>Storage:Retention</c> has passed since their generation completed, and marks them expired
-/// in the ledger (the content route then answers 410 and the resource says so). It also removes the temporary files of
-/// downloads whose process died. It runs at start and then every twenty-fourth of the retention, between once a second
+/// in the ledger (the content route then answers 410 and the resource says so). It runs at start and then every twenty-fourth of the retention, between once a second
 /// and once every ten minutes; on several replicas each sweeps, and the ledger's version check lets one record each.
 /// </summary>
 public sealed partial class RetentionSweep(
@@ -52,18 +51,11 @@ public sealed partial class RetentionSweep(
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    /// <summary>One sweep: abandoned temporary files, then every video past its retention.</summary>
+    /// <summary>One sweep: every video past its retention.</summary>
     public async Task SweepAsync(CancellationToken cancellationToken)
     {
         var settings = options.Value;
         var now = time.GetUtcNow();
-        // A temporary file older than two download timeouts has no live writer: its download's lease ended long ago.
-        var abandoned = await storage.RemoveAbandonedAsync(now - 2 * settings.DownloadTimeout, cancellationToken);
-        if (abandoned > 0)
-        {
-            LogAbandonedRemoved(logger, abandoned);
-        }
-
         while (true)
         {
             var due = await store.FindRetentionDueAsync(now - settings.Retention, Batch, cancellationToken);
@@ -107,10 +99,6 @@ public sealed partial class RetentionSweep(
     [LoggerMessage(EventId = 8020, Level = LogLevel.Information,
         Message = "Removed {Count} videos past Storage:Retention ({Retention})")]
     private static partial void LogExpired(ILogger logger, int count, TimeSpan retention);
-
-    [LoggerMessage(EventId = 8021, Level = LogLevel.Information,
-        Message = "Removed {Count} temporary files of downloads that never finished")]
-    private static partial void LogAbandonedRemoved(ILogger logger, int count);
 
     [LoggerMessage(EventId = 8022, Level = LogLevel.Warning,
         Message = "The retention sweep failed ({Error}); the next one tries again")]

@@ -5,7 +5,7 @@ namespace KlingGateway.Videos;
 
 /// <summary>
 /// Downloads every finished generation's video into storage, from the ledger alone: a pending download is claimed with
-/// one conditional update (which counts the attempt and leases it for <c>Storage:DownloadTimeout</c>), so replicas never
+/// one conditional update (which counts the attempt and leases it for <c>Storage:DownloadTimeout</c> and ten seconds), so replicas never
 /// download one video at the same time, and a download whose process died is taken up again when its lease ends.
 /// Transient faults are retried with an exponential backoff, up to <c>Storage:DownloadAttempts</c>; then, or at once for a
 /// refusal (404, not a video, over the cap), the download gives up and the content route streams from the source.
@@ -34,20 +34,35 @@ public sealed partial class VideoDownloadWorker(
 
         var running = new List<Task>();
         using var slots = new SemaphoreSlim(settings.MaxConcurrentDownloads, settings.MaxConcurrentDownloads);
+        var nextCleanup = DateTimeOffset.MinValue;
         while (!stoppingToken.IsCancellationRequested)
         {
             IReadOnlyList<Generation> claimed = [];
             try
             {
+                if (time.GetUtcNow() >= nextCleanup)
+                {
+                    // A temporary file older than two download timeouts has no live writer on any replica: its download's
+                    // lease ended long ago (a process killed mid-download leaves one).
+                    var removed = await storage.RemoveAbandonedAsync(time.GetUtcNow() - 2 * settings.DownloadTimeout, stoppingToken);
+                    if (removed > 0)
+                    {
+                        LogAbandonedRemoved(logger, removed);
+                    }
+
+                    nextCleanup = time.GetUtcNow() + settings.DownloadTimeout;
+                }
+
                 var free = slots.CurrentCount;
                 if (free > 0)
                 {
                     var now = time.GetUtcNow();
-                    claimed = await store.ClaimDueDownloadsAsync(now, now + settings.DownloadTimeout, free, stoppingToken);
+                    claimed = await store.ClaimDueDownloadsAsync(now, now + LeaseFor(settings), free, stoppingToken);
                 }
             }
             catch (Exception exception) when (exception is not OperationCanceledException)
             {
+                // The ledger or the volume may be briefly unreachable; the next pass tries again.
                 LogClaimFailed(logger, exception.GetType().Name);
             }
 
@@ -81,6 +96,12 @@ public sealed partial class VideoDownloadWorker(
         // A download cut off by the stop keeps its lease; the next start takes it up once the lease ends.
         await Task.WhenAll(running);
     }
+
+    /// <summary>
+    /// A download's lease: its timeout and a margin for storing and recording it, so no second attempt starts while the
+    /// first can still be running.
+    /// </summary>
+    public static TimeSpan LeaseFor(StorageOptions settings) => settings.DownloadTimeout + TimeSpan.FromSeconds(10);
 
     private async Task DownloadAsync(Generation generation, CancellationToken stoppingToken)
     {
@@ -143,6 +164,10 @@ public sealed partial class VideoDownloadWorker(
             }
         }
     }
+
+    [LoggerMessage(EventId = 8015, Level = LogLevel.Information,
+        Message = "Removed {Count} temporary files of downloads that never finished")]
+    private static partial void LogAbandonedRemoved(ILogger logger, int count);
 
     [LoggerMessage(EventId = 8010, Level = LogLevel.Warning,
         Message = "Claiming due video downloads failed ({Error}); trying again shortly")]

@@ -28,6 +28,9 @@ public static partial class VideoServiceCollectionExtensions
         services.AddSingleton<VideoDownloader>();
         services.AddSingleton<VideoSourceStream>();
         services.AddHttpForwarder();
+        // YARP logs each forwarded URL at Information; a video's URL can carry its host's signature in the query, which
+        // is a credential, so only its warnings and errors are logged.
+        services.AddLogging(logging => logging.AddFilter("Yarp", LogLevel.Warning));
 
         services.AddSingleton<VideoLinks>();
         services.AddHostedService(provider => provider.GetRequiredService<VideoLinks>());
