@@ -41,8 +41,8 @@ public sealed partial class RefreshWorker(
     {
         var settings = options.Value;
         var interval = settings.StatusRefreshInterval;
-        // A tick a tenth of the interval long (20 ms to 1 s): claims spread within the interval in steps that small.
-        var tick = Clamp(interval / 10, TimeSpan.FromMilliseconds(20), TimeSpan.FromSeconds(1));
+        // A fiftieth of the interval (20 to 250 ms): claims, and so the refreshes they lead to, spread in steps that small.
+        var tick = Clamp(interval / 50, TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(250));
         var nextStats = DateTimeOffset.MinValue;
         var nextWatchdog = DateTimeOffset.MinValue;
         long inFlight = 0;
