@@ -1,0 +1,335 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Deque.AxeCore.Playwright;
+using Microsoft.Playwright;
+
+namespace KlingGateway.Tests.Browser;
+
+/// <summary>The zero-config shape: anonymous callers let in, no limits, the playground on.</summary>
+public sealed class AnonymousPlayground() : PlaygroundFixture(new Dictionary<string, string?>());
+
+/// <summary>
+/// What a developer does with the playground in a real browser, against the gateway and the simulator: picks each
+/// model, starts a generation and watches it to a playing video, sends bad input and reads each fault beside its
+/// field, double-clicks, and follows the list and the usage.
+/// </summary>
+public sealed class PlaygroundTests(AnonymousPlayground playground) : IClassFixture<AnonymousPlayground>
+{
+    private const string Image = Bodies.MonaLisa;
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
+
+    [ChromiumFact]
+    public async Task EachModel_ShowsExactlyItsFieldsAndHidesTheOthers()
+    {
+        await using var opened = await playground.OpenAsync();
+        var page = opened.Page;
+        var everyField = playground.Models.EnumerateArray().SelectMany(m => m.GetProperty("fields").EnumerateArray())
+            .Select(f => f.GetProperty("name").GetString()!).ToHashSet();
+
+        foreach (var model in playground.Models.EnumerateArray())
+        {
+            var id = model.GetProperty("id").GetString()!;
+            await page.SelectOptionAsync("#model", id);
+            var fields = model.GetProperty("fields").EnumerateArray().ToList();
+            // The gateway's own create route takes every field without a routes list, or with "gateway" in it.
+            var taken = fields.Where(f => f.GetProperty("name").GetString() != "model"
+                    && (!f.TryGetProperty("routes", out var routes) || routes.EnumerateArray().Any(r => r.GetString() == "gateway")))
+                .ToList();
+            var shown = await page.Locator("#fields > [data-path]").EvaluateAllAsync<string[]>("els => els.map(e => e.dataset.path)");
+
+            Assert.Equal(taken.Select(f => f.GetProperty("name").GetString()!), shown);
+            foreach (var hidden in everyField.Except(shown))
+            {
+                Assert.Equal(0, await page.Locator($"[data-path='{hidden}']").CountAsync());
+            }
+
+            var warned = model.GetProperty("accepted_with_warning").EnumerateArray().Select(w => w.GetString()!).ToHashSet();
+            foreach (var field in taken)
+            {
+                var name = field.GetProperty("name").GetString()!;
+                var element = page.Locator($"#fields > [data-path='{name}']");
+                var text = await element.InnerTextAsync();
+                Assert.Contains(field.GetProperty("description").GetString()!, text, StringComparison.Ordinal);
+                Assert.Equal(warned.Contains(name) ? 1 : 0, await element.Locator(".badge.warn").CountAsync());
+                if (field.TryGetProperty("allowed_values", out var allowed) && name != "camera_control")
+                {
+                    foreach (var value in allowed.EnumerateArray())
+                    {
+                        Assert.Equal(1, await element.Locator($"option[value='{value.GetString()}']").CountAsync());
+                    }
+                }
+
+                if (field.TryGetProperty("default", out var defaultValue))
+                {
+                    Assert.Contains($"default {defaultValue.GetString()}", text, StringComparison.Ordinal);
+                }
+
+                if (field.TryGetProperty("maximum", out var maximum) && name == "cfg_scale")
+                {
+                    Assert.Equal(maximum.GetDouble().ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        await element.Locator("input").GetAttributeAsync("max"));
+                }
+            }
+
+            // Camera control: a type, then one slider and number per config key for type simple.
+            if (taken.Any(f => f.GetProperty("name").GetString() == "camera_control"))
+            {
+                await page.SelectOptionAsync("#f-camera_control-type", "simple");
+                var keys = taken.Single(f => f.GetProperty("name").GetString() == "camera_control").GetProperty("config_keys")
+                    .EnumerateArray().Select(k => k.GetString()!).ToList();
+                foreach (var key in keys)
+                {
+                    await Assertions.Expect(page.Locator($"#f-camera_control-config-{key}")).ToBeVisibleAsync();
+                    await Assertions.Expect(page.Locator($"[data-path='camera_control.config.{key}'] input[type=range]")).ToBeVisibleAsync();
+                }
+
+                await page.SelectOptionAsync("#f-camera_control-type", "");
+            }
+
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = PlaygroundFixture.Screenshot($"model-{model.GetProperty("key").GetString()}"), FullPage = true });
+        }
+
+        Assert.Empty(opened.ScriptErrors);
+        Assert.Empty(await opened.ViolationsAsync());
+    }
+
+    [ChromiumFact]
+    public async Task ValidRequest_StatusChangesLiveThenTheVideoPlaysWithADuration()
+    {
+        await using var opened = await playground.OpenAsync();
+        var page = opened.Page;
+        var usageBefore = await UsageAsync();
+        await page.SelectOptionAsync("#model", Bodies.V2Master);
+        await page.FillAsync("#f-image_url-url", Image);
+        await page.FillAsync("#f-prompt", "Mona Lisa puts on glasses with her hands. [sim:queued=1.5,generating=1.5]");
+        await page.EvaluateAsync("window.__sameDocument = true");
+
+        await page.ClickAsync("#submit");
+        var status = page.Locator("#run-status");
+        await status.WaitForAsync();
+        var seen = new List<string>();
+        var deadline = DateTime.UtcNow + Generous;
+        while (DateTime.UtcNow < deadline)
+        {
+            var now = await status.GetAttributeAsync("data-status");
+            if (now is not null && (seen.Count == 0 || seen[^1] != now))
+            {
+                seen.Add(now);
+            }
+
+            if (now is "succeeded" or "failed")
+            {
+                break;
+            }
+
+            await Task.Delay(100);
+        }
+
+        // Seen queued (or processing) first and succeeded last, in the same document: no reload happened.
+        Assert.True(seen.Count >= 2, $"statuses seen: {string.Join(", ", seen)}");
+        Assert.Contains(seen[0], new[] { "queued", "processing" });
+        Assert.Equal("succeeded", seen[^1]);
+        Assert.True(await page.EvaluateAsync<bool>("window.__sameDocument === true"));
+        Assert.NotEqual("0:00", await page.TextContentAsync("#run-elapsed"));
+
+        // The video loads, reports a duration, and seeks.
+        var video = page.Locator("#run-video");
+        await video.WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
+        await page.WaitForFunctionAsync("() => { const v = document.getElementById('run-video'); return v && v.readyState >= 1 && isFinite(v.duration) && v.duration > 0; }",
+            null, new PageWaitForFunctionOptions { Timeout = 15_000 });
+        var duration = await video.EvaluateAsync<double>("v => v.duration");
+        Assert.True(duration > 0);
+        var seeked = await video.EvaluateAsync<double>(
+            "v => new Promise(resolve => { v.addEventListener('seeked', () => resolve(v.currentTime), { once: true }); v.currentTime = v.duration / 2; })");
+        Assert.True(seeked > 0);
+        Assert.StartsWith(duration.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture), await page.TextContentAsync("#video-duration"));
+
+        var id = await page.TextContentAsync("#run-id");
+        using var client = new HttpClient { BaseAddress = new Uri(playground.BaseAddress) };
+        var generation = await client.GetFromJsonAsync<JsonElement>($"/v1/generations/{id}");
+        Assert.Equal(generation.GetProperty("video").GetProperty("url").GetString(), await page.GetAttributeAsync("#video-download", "href"));
+
+        // The list and the usage followed, without a reload.
+        await Assertions.Expect(page.Locator($"#list-items [data-id='{id}']")).ToHaveAttributeAsync("data-status", "succeeded", new() { Timeout = 30_000 });
+        var usageAfter = await UsageAsync();
+        await Assertions.Expect(page.Locator("#usage-generations")).ToHaveTextAsync(
+            usageAfter.GetProperty("today").GetProperty("generations").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture), new() { Timeout = 30_000 });
+        Assert.Equal(usageBefore.GetProperty("today").GetProperty("generations").GetInt32() + 1, usageAfter.GetProperty("today").GetProperty("generations").GetInt32());
+        await Assertions.Expect(page.Locator("#usage-spent")).ToContainTextAsync(
+            $"{usageAfter.GetProperty("today").GetProperty("video_seconds").GetInt32()} video s");
+
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = PlaygroundFixture.Screenshot("succeeded"), FullPage = true });
+
+        // Everything the page loaded or called came from the gateway itself, except the video, whose URL is the
+        // upstream's until the gateway serves videos itself; and the browser enforced no policy violation.
+        var gatewayOrigin = new Uri(playground.BaseAddress).GetLeftPart(UriPartial.Authority);
+        var videoUrl = generation.GetProperty("video").GetProperty("url").GetString()!;
+        var elsewhere = opened.Requests.Where(r => new Uri(r.Url).GetLeftPart(UriPartial.Authority) != gatewayOrigin && r.Url != videoUrl)
+            .Select(r => r.Url).ToList();
+        Assert.Empty(elsewhere);
+        Assert.Empty(await opened.ViolationsAsync());
+        Assert.Empty(opened.ScriptErrors);
+    }
+
+    [ChromiumFact]
+    public async Task InvalidRequest_ShowsEachFaultBesideItsFieldAndSendsNothingUpstream()
+    {
+        await using var opened = await playground.OpenAsync();
+        var page = opened.Page;
+        var creates = playground.Gateway.Simulator.CreateCount;
+        await page.SelectOptionAsync("#model", Bodies.V1Standard);
+        await page.FillAsync("#f-image_url-url", "ftp://x");
+        await page.FillAsync("#f-cfg_scale", "3");
+        await page.SelectOptionAsync("#f-camera_control-type", "simple");
+        await page.FillAsync("#f-camera_control-config-zoom", "12");
+        await page.ClickAsync("text=Add a mask");
+        await page.FillAsync("#f-dynamic_masks-0-mask-url", "ftp://y");
+        await page.FillAsync("#f-dynamic_masks-0-trajectories-0-x", "1");
+        await page.FillAsync("#f-dynamic_masks-0-trajectories-0-y", "2");
+        await page.FillAsync("#f-dynamic_masks-0-trajectories-1-x", "1.5");
+        await page.FillAsync("#f-dynamic_masks-0-trajectories-1-y", "2");
+
+        var response = await page.RunAndWaitForResponseAsync(() => page.ClickAsync("#submit"),
+            r => r.Url.EndsWith("/v1/generations", StringComparison.Ordinal) && r.Request.Method == "POST");
+        Assert.Equal(400, response.Status);
+        var problem = JsonDocument.Parse(await response.TextAsync()).RootElement;
+        var errors = problem.GetProperty("errors").EnumerateObject().ToList();
+        Assert.Contains(errors, e => e.Name == "dynamic_masks[0].trajectories[1].x");
+        Assert.Contains(errors, e => e.Name == "camera_control.config.zoom");
+
+        foreach (var error in errors)
+        {
+            var shown = page.Locator($".field-error[data-error-path='{error.Name}']");
+            await Assertions.Expect(shown.First).ToBeVisibleAsync();
+            var messages = await shown.AllTextContentsAsync();
+            Assert.Equal(error.Value.EnumerateArray().Select(m => m.GetString()), messages);
+            // Beside its own input: the error sits in the element that holds that JSON path, whose input is marked invalid.
+            Assert.Equal(error.Name, await shown.First.EvaluateAsync<string>("e => e.parentElement.closest('[data-path]').dataset.path"));
+            Assert.Equal("true", await page.Locator($"[data-path='{error.Name}'] [data-control]").First.GetAttributeAsync("aria-invalid"));
+        }
+
+        await Assertions.Expect(page.Locator("#form-problem .summary li")).ToHaveCountAsync(errors.Sum(e => e.Value.GetArrayLength()));
+        await Assertions.Expect(page.Locator("#form-problem")).ToBeFocusedAsync();
+        Assert.Equal(creates, playground.Gateway.Simulator.CreateCount);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = PlaygroundFixture.Screenshot("invalid"), FullPage = true });
+
+        // Fixing a field and sending again clears the faults that are gone.
+        await page.FillAsync("#f-cfg_scale", "0.5");
+        await page.ClickAsync("#submit");
+        await Assertions.Expect(page.Locator(".field-error[data-error-path='cfg_scale']")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator(".field-error[data-error-path='image_url']")).ToHaveCountAsync(1);
+        Assert.Empty(opened.ScriptErrors);
+    }
+
+    [ChromiumFact]
+    public async Task DoubleClick_StartsOneGeneration_AndTheSameContentAgainStartsNone()
+    {
+        await using var opened = await playground.OpenAsync();
+        var page = opened.Page;
+        var creates = playground.Gateway.Simulator.CreateCount;
+        await page.SelectOptionAsync("#model", Bodies.V21Pro);
+        await page.FillAsync("#f-image_url-url", Image);
+        await page.FillAsync("#f-prompt", $"A double click {Guid.NewGuid():N}");
+        var posts = new List<IRequest>();
+        page.Request += (_, r) =>
+        {
+            if (r.Method == "POST")
+            {
+                posts.Add(r);
+            }
+        };
+
+        await page.DblClickAsync("#submit");
+        await page.Locator("#run-id").WaitForAsync();
+        var id = await page.TextContentAsync("#run-id");
+        await Assertions.Expect(page.Locator($"#list-items [data-id='{id}']")).ToHaveCountAsync(1);
+
+        // Sent again with the same content: the same Idempotency-Key, the same generation, no second create upstream.
+        await page.ClickAsync("#submit");
+        await Assertions.Expect(page.Locator("#submit-status")).ToContainTextAsync("Same request as before");
+        Assert.Equal(id, await page.TextContentAsync("#run-id"));
+        Assert.Equal(creates + 1, playground.Gateway.Simulator.CreateCount);
+        Assert.Single(posts.Select(p => p.Headers["idempotency-key"]).Distinct());
+
+        // A new key on request: the same content now starts a second generation.
+        await page.ClickAsync("#new-key");
+        await page.ClickAsync("#submit");
+        await Assertions.Expect(page.Locator("#run-id")).Not.ToHaveTextAsync(id!);
+        Assert.Equal(creates + 2, playground.Gateway.Simulator.CreateCount);
+        Assert.Empty(opened.ScriptErrors);
+    }
+
+    [ChromiumFact]
+    public async Task List_FollowsGenerationsStartedElsewhere_FiltersAndOpensThem()
+    {
+        await using var opened = await playground.OpenAsync();
+        var page = opened.Page;
+        using var client = new HttpClient { BaseAddress = new Uri(playground.BaseAddress) };
+        var started = await playground.Gateway.CreateAsync(client, Bodies.Minimal(Bodies.V1Pro, "queued=1,generating=1"));
+        var id = started.GetProperty("id").GetString()!;
+
+        // Started by another caller of the same client: it appears, then finishes, without a reload.
+        var item = page.Locator($"#list-items [data-id='{id}']");
+        await Assertions.Expect(item).ToHaveCountAsync(1, new() { Timeout = 30_000 });
+        await Assertions.Expect(item).ToHaveAttributeAsync("data-status", "succeeded", new() { Timeout = 45_000 });
+
+        await page.SelectOptionAsync("#filter-model", Bodies.V2Master);
+        await Assertions.Expect(item).ToHaveCountAsync(0);
+        await page.SelectOptionAsync("#filter-model", Bodies.V1Pro);
+        await page.SelectOptionAsync("#filter-status", "succeeded");
+        await Assertions.Expect(item).ToHaveCountAsync(1);
+        foreach (var status in await page.Locator("#list-items [data-id]").EvaluateAllAsync<string[]>("els => els.map(e => e.dataset.status)"))
+        {
+            Assert.Equal("succeeded", status);
+        }
+
+        // One click (here, the keyboard) opens it.
+        await item.FocusAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(page.Locator("#run-id")).ToHaveTextAsync(id);
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveAttributeAsync("data-status", "succeeded");
+        await Assertions.Expect(item).ToHaveAttributeAsync("aria-current", "true");
+        Assert.Empty(opened.ScriptErrors);
+    }
+
+    [ChromiumFact]
+    public async Task Page_PassesAxeAccessibilityRules_AlsoInANarrowWindowAndWithFaultsShown()
+    {
+        await using var opened = await playground.OpenAsync(width: 380, height: 900);
+        var page = opened.Page;
+        await page.SelectOptionAsync("#model", Bodies.V1Pro);
+        await page.SelectOptionAsync("#f-camera_control-type", "simple");
+        await page.ClickAsync("text=Add a mask");
+        await page.FillAsync("#f-image_url-url", "not a url");
+        await page.ClickAsync("#submit");
+        await page.Locator(".field-error").First.WaitForAsync();
+
+        var result = await page.RunAxe();
+        Assert.True(result.Violations.Length == 0, string.Join("\n", result.Violations.Select(v =>
+            $"{v.Id} ({v.Impact}): {v.Help} at {string.Join(", ", v.Nodes.Select(n => n.Target))}")));
+
+        // Nothing is wider than the window.
+        var overflowing = await page.EvaluateAsync<string[]>("""
+            [...document.querySelectorAll('body *')]
+              .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest('.visually-hidden'))
+              .map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)
+            """);
+        Assert.Empty(overflowing);
+        Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= document.documentElement.clientWidth"),
+            await page.EvaluateAsync<string>("""
+                document.documentElement.scrollWidth + ' > ' + document.documentElement.clientWidth + ': ' +
+                [...document.querySelectorAll('body *')].filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)
+                  .map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${e.scrollWidth}/${e.clientWidth}`).join('; ')
+                """));
+        // Every control is reachable by keyboard and shows a visible focus ring.
+        await page.FocusAsync("#f-image_url-url");
+        Assert.NotEqual("none", await page.EvalOnSelectorAsync<string>("#f-image_url-url", "e => getComputedStyle(e).outlineStyle"));
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = PlaygroundFixture.Screenshot("narrow"), FullPage = true });
+    }
+
+    private async Task<JsonElement> UsageAsync()
+    {
+        using var client = new HttpClient { BaseAddress = new Uri(playground.BaseAddress) };
+        return await client.GetFromJsonAsync<JsonElement>("/v1/usage");
+    }
+}
