@@ -1,7 +1,9 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
@@ -12,15 +14,20 @@ namespace KlingGateway.Tests.Browser;
 /// chromium for the class. Each test opens its own browser context (its own sessionStorage). Without chromium nothing
 /// starts, and the <see cref="ChromiumFactAttribute"/> tests report themselves skipped.
 /// </summary>
-public abstract class PlaygroundFixture(IDictionary<string, string?> settings, string? clientKey = null) : IAsyncLifetime
+public abstract class PlaygroundFixture(
+    IDictionary<string, string?> settings, string? clientKey = null, Action<IWebHostBuilder>? configure = null) : IAsyncLifetime
 {
     private IPlaywright? _playwright;
+    private WebApplicationFactory<Program>? _host;
 
     public GatewayFactory Gateway { get; } = new(new Dictionary<string, string?>(settings) { ["Playground:Enabled"] = "true" });
 
+    /// <summary>The gateway as started: <see cref="Gateway"/>, plus what the fixture adds to it.</summary>
+    private WebApplicationFactory<Program> Host => _host ??= configure is null ? Gateway : Gateway.WithWebHostBuilder(configure);
+
     public IBrowser Browser { get; private set; } = null!;
 
-    public string BaseAddress => Gateway.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+    public string BaseAddress => Host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
     /// <summary>The catalog as the page reads it.</summary>
     public JsonElement Models { get; private set; }
@@ -41,8 +48,8 @@ public abstract class PlaygroundFixture(IDictionary<string, string?> settings, s
             return;
         }
 
-        Gateway.UseKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, 0));
-        Gateway.StartServer();
+        Host.UseKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, 0));
+        Host.StartServer();
         using var client = new HttpClient { BaseAddress = new Uri(BaseAddress) };
         if (clientKey is not null)
         {
@@ -70,6 +77,7 @@ public abstract class PlaygroundFixture(IDictionary<string, string?> settings, s
             _playwright.Dispose();
         }
 
+        // Disposing the gateway disposes the host derived from it too.
         await ((IAsyncLifetime)Gateway).DisposeAsync();
     }
 

@@ -39,7 +39,7 @@ export function imageInput({ path, label, rule, value, onChange, required, badge
   const id = idFor(path);
   const urlInput = h('input', {
     id: `${id}-url`, type: 'url', inputmode: 'url', autocomplete: 'off', spellcheck: 'false', 'data-control': true,
-    placeholder: 'https://…', value: value.url, 'aria-describedby': `${id}-help`,
+    placeholder: 'an http or https URL', value: value.url, 'aria-describedby': `${id}-help`,
     oninput: () => {
       value.url = urlInput.value;
       onChange();
