@@ -13,7 +13,7 @@ public sealed class AnonymousPlayground() : PlaygroundFixture(new Dictionary<str
 /// model, starts a generation and watches it to a playing video, sends bad input and reads each fault beside its
 /// field, double-clicks, and follows the list and the usage.
 /// </summary>
-public sealed class PlaygroundTests(AnonymousPlayground playground) : IClassFixture<AnonymousPlayground>
+public sealed partial class PlaygroundTests(AnonymousPlayground playground) : IClassFixture<AnonymousPlayground>
 {
     private const string Image = Bodies.MonaLisa;
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
@@ -159,6 +159,10 @@ public sealed class PlaygroundTests(AnonymousPlayground playground) : IClassFixt
             $"{usageAfter.GetProperty("today").GetProperty("video_seconds").GetInt32()} video s");
 
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = PlaygroundFixture.Screenshot("succeeded"), FullPage = true });
+        // The first screen, as docs/playground.png shows it.
+        await page.EvaluateAsync("window.scrollTo(0, 0)");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = PlaygroundFixture.Screenshot("overview") });
+        Assert.DoesNotMatch(NoValue(), await page.InnerTextAsync("body"));
 
         // Everything the page loaded or called came from the gateway itself, except the video, whose URL is the
         // upstream's until the gateway serves videos itself; and the browser enforced no policy violation.
@@ -211,6 +215,7 @@ public sealed class PlaygroundTests(AnonymousPlayground playground) : IClassFixt
         await Assertions.Expect(page.Locator("#form-problem .summary li")).ToHaveCountAsync(errors.Sum(e => e.Value.GetArrayLength()));
         await Assertions.Expect(page.Locator("#form-problem")).ToBeFocusedAsync();
         Assert.Equal(creates, playground.Gateway.Simulator.CreateCount);
+        Assert.DoesNotMatch(NoValue(), await page.InnerTextAsync("body"));
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = PlaygroundFixture.Screenshot("invalid"), FullPage = true });
 
         // Fixing a field and sending again clears the faults that are gone.
@@ -326,6 +331,10 @@ public sealed class PlaygroundTests(AnonymousPlayground playground) : IClassFixt
         Assert.NotEqual("none", await page.EvalOnSelectorAsync<string>("#f-image_url-url", "e => getComputedStyle(e).outlineStyle"));
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = PlaygroundFixture.Screenshot("narrow"), FullPage = true });
     }
+
+    /// <summary>A value the page failed to fill in, printed as JavaScript writes it.</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"\b(null|undefined|NaN)\b|\[object ")]
+    private static partial System.Text.RegularExpressions.Regex NoValue();
 
     private async Task<JsonElement> UsageAsync()
     {
