@@ -35,7 +35,7 @@ public abstract class PlaygroundFixture(
     /// <summary>Screenshots go here (CI keeps artifacts/): artifacts/playground/NAME.png under the repository root.</summary>
     public static string Screenshot(string name)
     {
-        var directory = Path.Combine(RepositoryRoot(), "artifacts", "playground");
+        var directory = Path.Combine(Repository.Root, "artifacts", "playground");
         Directory.CreateDirectory(directory);
         return Path.Combine(directory, $"{name}.png");
     }
@@ -101,24 +101,78 @@ public abstract class PlaygroundFixture(
 
         return opened;
     }
+}
 
-    private static string RepositoryRoot()
+/// <summary>Decodable images for a browser to preview (the validation tests' images are headers only).</summary>
+public static class BrowserImages
+{
+    /// <summary>A real RGB PNG: a horizontal gradient, so a preview shows something.</summary>
+    public static byte[] Png(int width, int height)
     {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        using var raw = new MemoryStream();
+        for (var y = 0; y < height; y++)
         {
-            if (File.Exists(Path.Combine(directory.FullName, "KlingGateway.sln")))
+            raw.WriteByte(0); // filter: none
+            for (var x = 0; x < width; x++)
             {
-                return directory.FullName;
+                raw.Write([(byte)(255 * x / width), (byte)(255 * y / height), 160]);
             }
         }
 
-        throw new InvalidOperationException("KlingGateway.sln not found above " + AppContext.BaseDirectory);
+        using var compressed = new MemoryStream();
+        using (var zlib = new System.IO.Compression.ZLibStream(compressed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+        {
+            raw.Position = 0;
+            raw.CopyTo(zlib);
+        }
+
+        var header = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header, width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
+        header[8] = 8; // bit depth
+        header[9] = 2; // RGB
+        using var png = new MemoryStream();
+        png.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        Chunk(png, "IHDR", header);
+        Chunk(png, "IDAT", compressed.ToArray());
+        Chunk(png, "IEND", []);
+        return png.ToArray();
+    }
+
+    private static void Chunk(Stream png, string type, byte[] data)
+    {
+        var length = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(length, data.Length);
+        png.Write(length);
+        var typed = System.Text.Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
+        png.Write(typed);
+        var crc = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(typed));
+        png.Write(crc);
+    }
+
+    /// <summary>The PNG chunk CRC (ISO 3309, as the PNG specification's annex gives it).</summary>
+    private static uint Crc32(byte[] bytes)
+    {
+        var crc = 0xFFFFFFFFu;
+        foreach (var b in bytes)
+        {
+            crc ^= b;
+            for (var k = 0; k < 8; k++)
+            {
+                crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+            }
+        }
+
+        return crc ^ 0xFFFFFFFFu;
     }
 }
 
 /// <summary>One open playground and what it did.</summary>
 public sealed class PlaygroundPage(IBrowserContext context, IPage page) : IAsyncDisposable
 {
+    public IBrowserContext Context { get; } = context;
+
     public IPage Page { get; } = page;
 
     public List<IRequest> Requests { get; } = [];
@@ -128,5 +182,5 @@ public sealed class PlaygroundPage(IBrowserContext context, IPage page) : IAsync
 
     public async Task<IReadOnlyList<string>> ViolationsAsync() => await Page.EvaluateAsync<string[]>("window.__violations");
 
-    public async ValueTask DisposeAsync() => await context.DisposeAsync();
+    public async ValueTask DisposeAsync() => await Context.DisposeAsync();
 }

@@ -265,6 +265,95 @@ public sealed partial class PlaygroundTests(AnonymousPlayground playground) : IC
     }
 
     [ChromiumFact]
+    public async Task LocalImage_IsPreviewedAndSentAsADataUri_PointsArePickedOnIt_AndTheCopiedCurlIsTheSameRequest()
+    {
+        await using var opened = await playground.OpenAsync();
+        var page = opened.Page;
+        await opened.Context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"]);
+        var png = BrowserImages.Png(640, 400);
+        await page.SelectOptionAsync("#model", Bodies.V1Pro);
+        await page.FillAsync("#f-prompt", $"From a local file {Guid.NewGuid():N}");
+        await page.CheckAsync("[data-path='image_url'] input[type=radio][value=file]");
+        await page.SetInputFilesAsync("#f-image_url-file", new FilePayload { Name = "frame.png", MimeType = "image/png", Buffer = png });
+        await Assertions.Expect(page.Locator("[data-path='image_url'] figcaption")).ToContainTextAsync("frame.png: 640×400 px");
+        await Assertions.Expect(page.Locator("[data-path='image_url'] img")).ToBeVisibleAsync();
+
+        // A dynamic mask by URL, its two points clicked on the first frame: x from the left, y from the bottom.
+        await page.ClickAsync("text=Add a mask");
+        await page.FillAsync("#f-dynamic_masks-0-mask-url", "https://example.com/mask.png");
+        var picker = page.Locator("[data-path='dynamic_masks[0].trajectories'] .picker");
+        var box = (await picker.BoundingBoxAsync())!;
+        await picker.ClickAsync(new() { Position = new() { X = box.Width * 0.25f, Y = box.Height * 0.75f } });
+        await picker.ClickAsync(new() { Position = new() { X = box.Width * 0.5f, Y = box.Height * 0.5f } });
+        Assert.InRange(int.Parse(await page.InputValueAsync("#f-dynamic_masks-0-trajectories-0-x")), 158, 162);
+        Assert.InRange(int.Parse(await page.InputValueAsync("#f-dynamic_masks-0-trajectories-0-y")), 98, 102);
+        Assert.InRange(int.Parse(await page.InputValueAsync("#f-dynamic_masks-0-trajectories-1-x")), 318, 322);
+        Assert.InRange(int.Parse(await page.InputValueAsync("#f-dynamic_masks-0-trajectories-1-y")), 198, 202);
+        Assert.Equal(2, await page.Locator("[data-path='dynamic_masks[0].trajectories'] circle").CountAsync());
+
+        // The body view shortens the data URI; the request carries it whole.
+        await page.ClickAsync("#raw-details summary");
+        Assert.Matches(@"data:image/png;base64,[A-Za-z0-9+/]{80}… \(\d+ kB\)", await page.InputValueAsync("#raw-body"));
+        var creates = playground.Gateway.Simulator.CreateCount;
+        var request = await page.RunAndWaitForRequestAsync(() => page.ClickAsync("#submit"),
+            r => r.Method == "POST" && r.Url.EndsWith("/v1/generations", StringComparison.Ordinal));
+        var sent = JsonDocument.Parse(request.PostData!).RootElement;
+        Assert.Equal("data:image/png;base64," + Convert.ToBase64String(png), sent.GetProperty("image_url").GetString());
+        Assert.Equal(2, sent.GetProperty("dynamic_masks")[0].GetProperty("trajectories").GetArrayLength());
+        await page.Locator("#run-id").WaitForAsync();
+        var id = await page.TextContentAsync("#run-id");
+        Assert.Equal(creates + 1, playground.Gateway.Simulator.CreateCount);
+
+        // "Copy as curl" copies that same request whole, with the same Idempotency-Key: run as it is, it answers
+        // with the same generation and starts nothing.
+        await page.ClickAsync("#copy-curl");
+        var curl = await page.EvaluateAsync<string>("navigator.clipboard.readText()");
+        Assert.Contains(Convert.ToBase64String(png), curl, StringComparison.Ordinal);
+        var script = Path.Combine(playground.Gateway.WorkDirectory, "copied-curl.sh");
+        await File.WriteAllTextAsync(script, curl);
+        using var shell = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bash", [script])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        var output = await shell.StandardOutput.ReadToEndAsync();
+        await shell.WaitForExitAsync();
+        Assert.True(shell.ExitCode == 0, await shell.StandardError.ReadToEndAsync());
+        Assert.Equal(id, JsonDocument.Parse(output).RootElement.GetProperty("id").GetString());
+        Assert.Equal(creates + 1, playground.Gateway.Simulator.CreateCount);
+        Assert.Empty(opened.ScriptErrors);
+        Assert.Empty(await opened.ViolationsAsync());
+    }
+
+    [ChromiumFact]
+    public async Task HandEditedBody_IsSentAsWritten_AndAFaultWithNoInputIsStillListed()
+    {
+        await using var opened = await playground.OpenAsync();
+        var page = opened.Page;
+        await page.SelectOptionAsync("#model", Bodies.V21Standard);
+        await page.ClickAsync("#raw-details summary");
+        await page.CheckAsync("#raw-edit");
+        Assert.True(await page.Locator("#f-prompt").IsDisabledAsync());
+        var body = $$"""{"model": "{{Bodies.V21Standard}}", "image_url": "{{Bodies.MonaLisa}}", "prompt": "By hand {{Guid.NewGuid():N}}", "sound": true}""";
+        await page.FillAsync("#raw-body", body);
+
+        var response = await page.RunAndWaitForResponseAsync(() => page.ClickAsync("#submit"),
+            r => r.Request.Method == "POST" && r.Url.EndsWith("/v1/generations", StringComparison.Ordinal));
+        Assert.Equal(400, response.Status);
+        Assert.Equal(body, response.Request.PostData);
+        await Assertions.Expect(page.Locator("#form-problem .summary li")).ToContainTextAsync("sound is not a known field");
+
+        await page.FillAsync("#raw-body", body.Replace(", \"sound\": true", "", StringComparison.Ordinal));
+        await page.ClickAsync("#submit");
+        await Assertions.Expect(page.Locator("#run-status")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#form-problem")).ToBeHiddenAsync();
+
+        await page.UncheckAsync("#raw-edit");
+        Assert.False(await page.Locator("#f-prompt").IsDisabledAsync());
+        Assert.Empty(opened.ScriptErrors);
+    }
+
+    [ChromiumFact]
     public async Task List_FollowsGenerationsStartedElsewhere_FiltersAndOpensThem()
     {
         await using var opened = await playground.OpenAsync();

@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using KlingGateway.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace KlingGateway.Tests.Playground;
@@ -15,7 +16,7 @@ namespace KlingGateway.Tests.Playground;
 /// </summary>
 public sealed partial class PlaygroundHostingTests
 {
-    private static readonly string PageFolder = Path.Combine(RepositoryRoot(), "src", "KlingGateway", "wwwroot", "playground");
+    private static readonly string PageFolder = Path.Combine(Repository.Root, "src", "KlingGateway", "wwwroot", "playground");
 
     private static GatewayFactory Gateway(string environment, bool? enabled, IDictionary<string, string?>? more = null)
     {
@@ -44,6 +45,7 @@ public sealed partial class PlaygroundHostingTests
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(ProblemCatalog.RouteNotFound.Code, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("code").GetString());
         Assert.False(response.Headers.Contains("Content-Security-Policy"));
         var home = await client.GetAsync("/");
         Assert.Equal("/swagger", home.Headers.Location?.OriginalString);
@@ -170,17 +172,4 @@ public sealed partial class PlaygroundHostingTests
 
     [GeneratedRegex("""(?:(?:src|href|action|poster|srcset)\s*=\s*["']?|url\(\s*["']?|@import\s+["']|from\s+["']|import\(\s*["']|["'`])(?<url>(?:https?:)?//[^"'`\s)]+)""", RegexOptions.IgnoreCase)]
     private static partial Regex ReferencePattern();
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "KlingGateway.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("KlingGateway.sln not found above " + AppContext.BaseDirectory);
-    }
 }

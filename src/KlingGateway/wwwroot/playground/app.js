@@ -58,8 +58,10 @@ function clearNotice() {
 }
 
 onUnauthorized((problem) => {
+  // Every refused call lands here (polls too): say it once, and move the focus only the first time.
+  const first = $('notice').hidden;
   notice(`${problem.document.detail ?? 'This gateway needs a client key.'} Type the key above; it is kept in this tab only.`);
-  $('client-key').focus();
+  if (first) $('client-key').focus();
 });
 
 // ---- The client key ----

@@ -158,8 +158,10 @@ export function watch({ kind, streamPath, poll, pollEvery, onEvent, onMode, onEr
         onMode('polling');
       } catch (error) {
         if (signal.aborted) return;
-        wait = problemWait(error, pollEvery);
         onError?.(error);
+        // Gone (or never this caller's): asking again will not change that.
+        if (error instanceof Problem && error.status === 404) return;
+        wait = problemWait(error, pollEvery);
       }
       if (finished()) return;
       await sleep(pace(wait), signal);
