@@ -1,7 +1,7 @@
 // The open generation: its status live (the event stream, else polling), the time it has taken, its warnings or
 // error, and, once it succeeded, its video in a <video> element with a download link.
 
-import { call, clientKey, serverNow } from './api.js';
+import { Problem, call, clientKey, serverNow } from './api.js';
 import { formatElapsed, h } from './dom.js';
 import { watch } from './events.js';
 
@@ -42,6 +42,7 @@ export class RunPanel {
   #videoAbort = null;
   #release = () => {};
   #mode = '';
+  #modeError = null;
 
   /** onUpdate(resource) runs for every new state, so the list and usage can follow. */
   constructor(root, announce, onUpdate) {
@@ -72,7 +73,7 @@ export class RunPanel {
       // Every event carries the resource; names this page does not know yet are taken as an update too.
       onEvent: (_name, next) => this.update(next),
       onMode: (mode) => this.#showMode(mode),
-      onError: (error) => this.#showMode('error', error),
+      onError: (error) => this.#showMode(error instanceof Problem && error.status === 404 ? 'gone' : 'error', error),
       finished: () => FINAL.has(this.#generation?.status),
     });
   }
@@ -96,6 +97,7 @@ export class RunPanel {
     this.#videoUrl = null;
     this.#generation = null;
     this.#mode = '';
+    this.#modeError = null;
   }
 
   #elapsed() {
@@ -110,16 +112,18 @@ export class RunPanel {
     if (this.#generation?.completed_at) clearInterval(this.#timer);
   }
 
-  #showMode(mode, error) {
+  #showMode(mode, error = this.#modeError) {
     this.#mode = mode;
+    this.#modeError = error;
     const element = this.#root.querySelector('#run-mode');
     if (!element) return;
     const finished = FINAL.has(this.#generation?.status);
     element.textContent = finished ? 'finished'
       : mode === 'stream' ? 'live (event stream)'
         : mode === 'polling' ? `polling every ${POLL_EVERY / 1000} s`
-          : mode === 'error' ? `reconnecting (${error?.message ?? 'the gateway could not be reached'})`
-            : mode === 'waiting' ? 'reconnecting' : 'connecting';
+          : mode === 'gone' ? `stopped: ${error?.message}`
+            : mode === 'error' ? `reconnecting (${error?.message ?? 'the gateway could not be reached'})`
+              : mode === 'waiting' ? 'reconnecting' : 'connecting';
   }
 
   #render(statusChanged) {
