@@ -3,40 +3,40 @@
 
 const KEY_STORAGE = 'kling-gateway.client-key';
 
-/** The client key: typed once, kept for this tab only (sessionStorage), never written anywhere else. */
+let memoryKey = '';
+
+/**
+ * The client key: typed once, kept for this tab only (sessionStorage), never written anywhere else. Where storage is
+ * off (some private modes) it lasts until the page is closed.
+ */
 export const clientKey = {
   get() {
     try {
-      return sessionStorage.getItem(KEY_STORAGE) ?? '';
+      return sessionStorage.getItem(KEY_STORAGE) ?? memoryKey;
     } catch {
-      return '';
+      return memoryKey;
     }
   },
   set(value) {
+    memoryKey = value;
     try {
       if (value) sessionStorage.setItem(KEY_STORAGE, value);
       else sessionStorage.removeItem(KEY_STORAGE);
     } catch {
-      // Storage can be off (private modes); the key then lasts until the page is closed.
+      // Kept in memory only.
     }
-    memoryKey = value;
   },
 };
-let memoryKey = '';
-
-function currentKey() {
-  return clientKey.get() || memoryKey;
-}
 
 /** The headers every call carries. */
 export function authHeaders(headers = new Headers()) {
-  const key = currentKey();
+  const key = clientKey.get();
   if (key) headers.set('X-Api-Key', key);
   return headers;
 }
 
 export function hasKey() {
-  return currentKey() !== '';
+  return clientKey.get() !== '';
 }
 
 /** A problem answer: status, the problem document (when there is one) and the answer's headers. */
