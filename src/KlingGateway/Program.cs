@@ -15,7 +15,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddGatewayHosting();
 builder.AddGatewayLogging();
 builder.Services.AddGatewayJson();
-builder.Services.AddProblemDetails();
+builder.Services.AddGatewayProblemDetails();
 builder.Services.AddGatewayLimits();
 builder.Services.AddGenerationValidation();
 builder.Services.AddUpstream();

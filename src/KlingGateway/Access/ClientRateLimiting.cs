@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Claims;
 using System.Threading.RateLimiting;
+using KlingGateway.Infrastructure;
 using Microsoft.AspNetCore.RateLimiting;
 
 namespace KlingGateway.Access;
@@ -92,22 +93,14 @@ public static partial class ClientRateLimiting
         WriteHeaders(context.Response, limit, 0, seconds);
         AuditLog.RateLimited(context, client, limit);
 
+        var problem = ProblemCatalog.RateLimited.Details(string.Create(CultureInfo.InvariantCulture,
+            $"This client may make {limit} requests per minute. Retry after {seconds} s."));
+        problem.Extensions["requests_per_minute"] = limit;
+        problem.Extensions["retry_after_seconds"] = seconds;
         await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
         {
             HttpContext = context,
-            ProblemDetails =
-            {
-                Status = StatusCodes.Status429TooManyRequests,
-                Title = "Too many requests",
-                Detail = string.Create(CultureInfo.InvariantCulture,
-                    $"This client may make {limit} requests per minute. Retry after {seconds} s."),
-                Extensions =
-                {
-                    ["code"] = "rate_limited",
-                    ["requests_per_minute"] = limit,
-                    ["retry_after_seconds"] = seconds,
-                },
-            },
+            ProblemDetails = problem,
         });
     }
 

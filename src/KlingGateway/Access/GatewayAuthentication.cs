@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using KlingGateway.Generations;
+using KlingGateway.Infrastructure;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 
@@ -135,17 +136,8 @@ public sealed partial class GatewayAuthenticationHandler(
 
         Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.WWWAuthenticate = clients.Options.Jwt.Enabled ? "ApiKey, Bearer" : "ApiKey";
-        await problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = Context,
-            ProblemDetails =
-            {
-                Status = StatusCodes.Status401Unauthorized,
-                Title = "Authentication required",
-                Detail = detail,
-                Extensions = { ["code"] = result.Failure is null ? "unauthenticated" : "invalid_credentials" },
-            },
-        });
+        var type = result.Failure is null ? ProblemCatalog.Unauthenticated : ProblemCatalog.InvalidCredentials;
+        await problems.WriteAsync(new ProblemDetailsContext { HttpContext = Context, ProblemDetails = type.Details(detail) });
     }
 
     private static string? BearerToken(string authorization) =>

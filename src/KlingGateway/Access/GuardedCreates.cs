@@ -53,7 +53,7 @@ public sealed partial class GuardedCreates(
         var key = context.Request.Headers[IdempotencyKeyHeader].ToString();
         if (context.Request.Headers.ContainsKey(IdempotencyKeyHeader) && !ValidKey().IsMatch(key))
         {
-            return Refuse(caller, request, images, "invalid_idempotency_key", StatusCodes.Status400BadRequest, "The Idempotency-Key is not valid",
+            return Refuse(caller, request, images, ProblemCatalog.InvalidIdempotencyKey,
                 "An Idempotency-Key is 1 to 255 visible ASCII characters, for example a UUID.");
         }
 
@@ -109,7 +109,7 @@ public sealed partial class GuardedCreates(
         if (outcome.Fault is { } fault)
         {
             problem = faults.ToProblem(context.Response, fault, generation.Id);
-            problemCode = UpstreamFaults.Describe(fault).Code;
+            problemCode = UpstreamFaults.Describe(fault).Problem.Code;
         }
 
         if (idempotencyKey is not null)
@@ -146,15 +146,13 @@ public sealed partial class GuardedCreates(
     {
         if (held.RequestHash != RequestHash(request))
         {
-            return Refuse(caller, request, images, "idempotency_key_reused", StatusCodes.Status422UnprocessableEntity,
-                "The Idempotency-Key was used with another body",
+            return Refuse(caller, request, images, ProblemCatalog.IdempotencyKeyReused,
                 "This Idempotency-Key was already used in the last 24 hours with a different request body. Use a new key for a new request.");
         }
 
         if (!held.IsComplete || held.GenerationId is null)
         {
-            return Refuse(caller, request, images, "idempotency_key_in_progress", StatusCodes.Status409Conflict,
-                "A request with this Idempotency-Key is still in progress",
+            return Refuse(caller, request, images, ProblemCatalog.IdempotencyKeyInProgress,
                 "The first request with this Idempotency-Key has not finished yet. Retry with the same key shortly.");
         }
 
@@ -162,8 +160,7 @@ public sealed partial class GuardedCreates(
         if (generation is null || !caller.CanSee(generation))
         {
             // Another user of the same client: their generation is not this caller's to see.
-            return Refuse(caller, request, images, "idempotency_key_reused", StatusCodes.Status422UnprocessableEntity,
-                "The Idempotency-Key was used by someone else",
+            return Refuse(caller, request, images, ProblemCatalog.IdempotencyKeyReused,
                 "This Idempotency-Key was already used in the last 24 hours by another user of this client. Use a new key.");
         }
 
@@ -173,13 +170,15 @@ public sealed partial class GuardedCreates(
             return new CreateAnswer(generation, null);
         }
 
+        // The first answer's problem, from the catalog by the code it was stored with.
+        var replayed = ProblemCatalog.Find(held.ProblemCode) ?? ProblemCatalog.UpstreamError;
         return new CreateAnswer(generation, TypedResults.Problem(
             generation.Error?.Message ?? "The create under this Idempotency-Key failed.",
             statusCode: held.StatusCode,
-            title: "The create under this Idempotency-Key failed",
+            title: replayed.Title,
             extensions: new Dictionary<string, object?>
             {
-                ["code"] = held.ProblemCode,
+                ["code"] = replayed.Code,
                 ["generation_id"] = generation.Id,
                 ["idempotent_replay"] = true,
             }));
@@ -214,28 +213,26 @@ public sealed partial class GuardedCreates(
             extensions["remaining_usd"] = Math.Max(0, limits.DailyBudgetUsd - admission.SpentUsd);
         }
 
-        string code, title, detail;
+        ProblemType problem;
+        string detail;
         int retryAfter;
         switch (admission.Refusal)
         {
             case AdmissionRefusal.InFlight:
-                code = "too_many_in_flight";
-                title = "Too many generations in flight";
+                problem = ProblemCatalog.TooManyInFlight;
                 detail = string.Create(CultureInfo.InvariantCulture,
                     $"This client has {admission.InFlight} generations queued or processing and may have at most {limits.MaxInFlight} at once. Retry when one finishes.");
                 retryAfter = upstreamOptions.Value.DefaultRetryAfterSeconds;
                 break;
             case AdmissionRefusal.VideoSeconds:
-                code = "daily_video_seconds_exhausted";
-                title = "The daily video-second budget would be exceeded";
+                problem = ProblemCatalog.DailyVideoSecondsExhausted;
                 detail = string.Create(CultureInfo.InvariantCulture,
                     $"This generation needs {generation.VideoSeconds} video seconds; this client has {extensions["remaining_video_seconds"]} of its {limits.DailyVideoSeconds} left today. The budget resets at {resetsAt:yyyy-MM-dd'T'HH:mm:ss'Z'}.");
                 retryAfter = untilReset;
                 extensions["resets_at"] = resetsAt;
                 break;
             default:
-                code = "daily_budget_exhausted";
-                title = "The daily budget would be exceeded";
+                problem = ProblemCatalog.DailyBudgetExhausted;
                 detail = string.Create(CultureInfo.InvariantCulture,
                     $"This generation costs {generation.CostUsd} USD; this client has {extensions["remaining_usd"]} USD of its {limits.DailyBudgetUsd} USD left today. The budget resets at {resetsAt:yyyy-MM-dd'T'HH:mm:ss'Z'}.");
                 retryAfter = untilReset;
@@ -243,18 +240,16 @@ public sealed partial class GuardedCreates(
                 break;
         }
 
-        extensions["code"] = code;
         context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
-        AuditLog.Refused(_audit, caller, request.ModelId, images, code, detail);
+        AuditLog.Refused(_audit, caller, request.ModelId, images, problem.Code, detail);
         // 429: the caller is over a quota that frees up with time (a generation finishing, the next UTC day).
-        return new CreateAnswer(null, TypedResults.Problem(detail, statusCode: StatusCodes.Status429TooManyRequests, title: title, extensions: extensions));
+        return new CreateAnswer(null, problem.Result(detail, extensions));
     }
 
-    private CreateAnswer Refuse(Caller caller, GenerationRequest request, string images, string code, int status, string title, string detail)
+    private CreateAnswer Refuse(Caller caller, GenerationRequest request, string images, ProblemType problem, string detail)
     {
-        AuditLog.Refused(_audit, caller, request.ModelId, images, code, detail);
-        return new CreateAnswer(null, TypedResults.Problem(detail, statusCode: status, title: title,
-            extensions: new Dictionary<string, object?> { ["code"] = code }));
+        AuditLog.Refused(_audit, caller, request.ModelId, images, problem.Code, detail);
+        return new CreateAnswer(null, problem.Result(detail));
     }
 
     /// <summary>SHA-256 of the request summary (image data already reduced to hashes), so equal bodies compare equal.</summary>

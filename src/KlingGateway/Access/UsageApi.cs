@@ -1,4 +1,5 @@
 using KlingGateway.Generations;
+using KlingGateway.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
@@ -33,9 +34,8 @@ public static class UsageApi
     {
         if (days is < 1 or > MaxDays)
         {
-            return TypedResults.ValidationProblem(
-                new Dictionary<string, string[]> { ["days"] = [$"days must be between 1 and {MaxDays}."] },
-                title: "The query is not valid");
+            return ProblemCatalog.InvalidQuery.ValidationResult(
+                new Dictionary<string, string[]> { ["days"] = [$"days must be between 1 and {MaxDays}."] });
         }
 
         var caller = context.Caller();

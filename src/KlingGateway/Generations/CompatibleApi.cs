@@ -70,9 +70,8 @@ public static class CompatibleApi
     {
         if (string.IsNullOrWhiteSpace(generationId))
         {
-            return TypedResults.ValidationProblem(
-                new Dictionary<string, string[]> { ["generation_id"] = ["generation_id is required: the id a create answered with."] },
-                title: "The query is not valid");
+            return ProblemCatalog.InvalidQuery.ValidationResult(
+                new Dictionary<string, string[]> { ["generation_id"] = ["generation_id is required: the id a create answered with."] });
         }
 
         var (generation, problem) = await GenerationProblems.ReadAsync(generationId, context, generations, faults, requestLog);

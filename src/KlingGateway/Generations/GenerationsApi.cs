@@ -127,7 +127,7 @@ public static class GenerationsApi
 
         if (errors.Count > 0)
         {
-            return TypedResults.ValidationProblem(errors, title: "The query is not valid");
+            return ProblemCatalog.InvalidQuery.ValidationResult(errors);
         }
 
         var caller = context.Caller();
@@ -158,11 +158,8 @@ internal static class GenerationProblems
         return outcome.Fault is { } fault ? (generation, faults.ToProblem(context.Response, fault, generation.Id)) : (generation, null);
     }
 
-    public static ProblemHttpResult NotFound(string id) => TypedResults.Problem(
-        "No generation with this id was issued by this gateway.",
-        statusCode: StatusCodes.Status404NotFound,
-        title: "Generation not found",
-        extensions: new Dictionary<string, object?> { ["code"] = "generation_not_found", ["generation_id"] = id });
+    public static ProblemHttpResult NotFound(string id) => ProblemCatalog.GenerationNotFound.Result(
+        "No generation with this id was issued by this gateway.", [new("generation_id", id)]);
 
     /// <summary>Every answer a create can give besides success, for the OpenAPI document.</summary>
     public static RouteHandlerBuilder ProducesCreateProblems(this RouteHandlerBuilder builder) => builder

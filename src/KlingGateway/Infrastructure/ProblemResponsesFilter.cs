@@ -3,21 +3,30 @@ using Swashbuckle.AspNetCore.SwaggerGen;
 
 namespace KlingGateway.Infrastructure;
 
-/// <summary>Says, for every problem a route can answer, what it means and what the caller can do about it.</summary>
+/// <summary>
+/// Says, for every problem status a route can answer, what it means and which codes of <see cref="ProblemCatalog"/>
+/// carry it, so the OpenAPI document and the catalog never disagree.
+/// </summary>
 internal sealed class ProblemResponsesFilter : IOperationFilter
 {
     private static readonly Dictionary<string, string> Meanings = new()
     {
-        ["400"] = "Invalid input: one application/problem+json whose errors map each JSON path to what is allowed.",
-        ["404"] = "No such resource was issued by this gateway (code generation_not_found or model_not_found).",
+        ["400"] = "Invalid input: one application/problem+json; for a body, `errors` maps each JSON path to what is allowed.",
+        ["401"] = "No valid client key or user token.",
+        ["404"] = "No such resource was issued by this gateway to this caller.",
+        ["409"] = "The first request with this Idempotency-Key has not finished.",
         ["413"] = "The body is larger than Gateway:MaxRequestBodyBytes; send images as https URLs instead.",
         ["415"] = "The body is not JSON; send Content-Type: application/json.",
-        ["429"] = "The upstream's rate or concurrency limit (code upstream_rate_limited); retry after the Retry-After header.",
-        ["502"] = "The upstream could not be reached, failed, answered unreadably, or rejected the gateway's own key " +
-                  "(codes upstream_unreachable, upstream_error, upstream_bad_response, upstream_key_rejected, upstream_not_found).",
-        ["503"] = "The upstream is unavailable or its account is out of credits (codes upstream_unavailable, upstream_out_of_credits); see Retry-After.",
-        ["504"] = "The upstream did not answer in time (code upstream_timeout). A create may or may not have started; the ledger keeps it as failed.",
+        ["422"] = "The Idempotency-Key was used for another request.",
+        ["429"] = "A limit was reached (the client's, or the upstream's); retry after the Retry-After header.",
+        ["502"] = "The upstream could not be reached, failed, answered unreadably, or rejected the gateway's own key.",
+        ["503"] = "The upstream is unavailable or its account is out of credits; see Retry-After.",
+        ["504"] = "The upstream did not answer in time. A create may or may not have started; the ledger keeps it as failed.",
     };
+
+    private static readonly Dictionary<string, string> CodesByStatus = ProblemCatalog.All
+        .GroupBy(p => p.Status.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        .ToDictionary(g => g.Key, g => string.Join(", ", g.Select(p => p.Code)));
 
     public void Apply(OpenApiOperation operation, OperationFilterContext context)
     {
@@ -28,10 +37,13 @@ internal sealed class ProblemResponsesFilter : IOperationFilter
 
         foreach (var (status, response) in operation.Responses)
         {
-            if (Meanings.TryGetValue(status, out var meaning) && response is OpenApiResponse concrete)
+            if (response is not OpenApiResponse concrete || !CodesByStatus.TryGetValue(status, out var codes))
             {
-                concrete.Description = meaning;
+                continue;
             }
+
+            var meaning = Meanings.GetValueOrDefault(status) ?? concrete.Description;
+            concrete.Description = $"{meaning} Problem codes with this status (see the README's problem catalog): {codes}.";
         }
     }
 }

@@ -32,17 +32,13 @@ public sealed class ValidationFilter(IValidator<GenerationRequest> validator, Ga
         switch (request.Rejection)
         {
             case RequestRejection.UnsupportedMediaType:
-                return TypedResults.Problem(request.RejectionDetail, statusCode: StatusCodes.Status415UnsupportedMediaType,
-                    title: "The request body must be JSON");
+                return ProblemCatalog.UnsupportedMediaType.Result(request.RejectionDetail!);
             case RequestRejection.TooLarge:
-                return TypedResults.Problem(request.RejectionDetail, statusCode: StatusCodes.Status413PayloadTooLarge,
-                    title: "The request body is too large");
+                return ProblemCatalog.BodyTooLarge.Result(request.RejectionDetail!);
             case RequestRejection.MalformedJson:
-                return TypedResults.Problem(request.RejectionDetail, statusCode: StatusCodes.Status400BadRequest,
-                    title: "The request body is not valid JSON");
+                return ProblemCatalog.MalformedJson.Result(request.RejectionDetail!);
             case RequestRejection.NotAnObject:
-                return TypedResults.Problem(request.RejectionDetail, statusCode: StatusCodes.Status400BadRequest,
-                    title: "The request body must be a JSON object");
+                return ProblemCatalog.NotAnObject.Result(request.RejectionDetail!);
         }
 
         var result = await validator.ValidateAsync(request, context.HttpContext.RequestAborted);
@@ -54,9 +50,8 @@ public sealed class ValidationFilter(IValidator<GenerationRequest> validator, Ga
                 .ToDictionary(g => g.Key, g => g.Select(f => f.ErrorMessage).ToArray(), StringComparer.Ordinal);
             metrics.ValidationRejected(byField.Keys);
             var fields = byField.Count == 1 ? "1 field" : $"{byField.Count} fields";
-            return TypedResults.ValidationProblem(byField,
-                title: "The request has invalid fields",
-                detail: $"Nothing was sent upstream. Fix the {fields} listed in errors (keys are JSON paths as sent).");
+            return ProblemCatalog.InvalidRequest.ValidationResult(byField,
+                $"Nothing was sent upstream. Fix the {fields} listed in errors (keys are JSON paths as sent).");
         }
 
         request.Warnings = [.. result.Errors

@@ -1,4 +1,5 @@
 using KlingGateway.Access;
+using KlingGateway.Infrastructure;
 using KlingGateway.Upstream;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -41,11 +42,7 @@ public static class ModelsApi
     {
         var model = ModelCatalog.Find(Uri.UnescapeDataString(id));
         return model is null
-            ? TypedResults.Problem(
-                $"No model with this id. Models: {string.Join(", ", ModelCatalog.Ids)}.",
-                statusCode: StatusCodes.Status404NotFound,
-                title: "Model not found",
-                extensions: new Dictionary<string, object?> { ["code"] = "model_not_found" })
+            ? ProblemCatalog.ModelNotFound.Result($"No model with this id. Models: {string.Join(", ", ModelCatalog.Ids)}.")
             : TypedResults.Ok(ModelResource.From(model, upstream.Value));
     }
 }

@@ -16,7 +16,7 @@ namespace KlingGateway.Tests.Deploy;
 /// </summary>
 public sealed partial class DeployManifestTests(GatewayFactory gateway) : IClassFixture<GatewayFactory>
 {
-    private static readonly string Root = FindRoot();
+    private static readonly string Root = Repository.Root;
     private static readonly string Dockerfile = File.ReadAllText(Path.Combine(Root, "Dockerfile"));
     private static readonly string ExposedPort = ExposeLine().Match(Dockerfile).Groups[1].Value;
     private static readonly string ImageUser = UserLine().Match(Dockerfile).Groups[1].Value;
@@ -195,19 +195,6 @@ public sealed partial class DeployManifestTests(GatewayFactory gateway) : IClass
         IList<object> list => new JsonArray([.. list.Select(ToJson)]),
         _ => JsonValue.Create(value.ToString()),
     };
-
-    private static string FindRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "KlingGateway.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("The repository root (KlingGateway.sln) was not found above the test binaries.");
-    }
 
     [GeneratedRegex(@"^EXPOSE (\d+)$", RegexOptions.Multiline)]
     private static partial Regex ExposeLine();
