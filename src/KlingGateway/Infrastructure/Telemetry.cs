@@ -165,6 +165,7 @@ public static partial class TelemetryExtensions
         var settings = builder.Configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>() ?? new TelemetryOptions();
         ApplyStandardVariables(settings, builder.Configuration);
         var environment = builder.Environment.EnvironmentName;
+        var exporting = settings.OtlpEndpoint is { } endpoint && IsHttpUrl(endpoint) && settings.OtlpProtocol is HttpProtobuf or Grpc;
 
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource
@@ -172,6 +173,10 @@ public static partial class TelemetryExtensions
                     serviceInstanceId: Environment.MachineName)
                 .AddAttributes([new("deployment.environment.name", environment)]))
             .WithTracing(tracing => tracing
+                // Spans that go nowhere are not recorded (recording costs every request); requests still get a trace
+                // id for their log lines and the upstream's traceparent. With an exporter, the caller's sampling
+                // decision is followed, and a request without one is sampled.
+                .SetSampler(exporting ? new ParentBasedSampler(new AlwaysOnSampler()) : new AlwaysOffSampler())
                 .AddSource(GatewayMetrics.Name)
                 // Probes every few seconds would bury the requests that matter; they are logged at Debug instead.
                 .AddAspNetCoreInstrumentation(options => options.Filter = context => !context.Request.Path.StartsWithSegments("/health"))
@@ -184,7 +189,11 @@ public static partial class TelemetryExtensions
                 .AddRuntimeInstrumentation()
                 .AddNpgsqlInstrumentation());
 
-        builder.AddOpenTelemetryExporters(settings);
+        if (exporting)
+        {
+            builder.AddOpenTelemetryExporters(settings);
+        }
+
         return builder;
     }
 
@@ -196,14 +205,10 @@ public static partial class TelemetryExtensions
         return services;
     }
 
-    /// <summary>An OTLP exporter per signal (traces, metrics), only when an endpoint is configured and well formed.</summary>
+    /// <summary>An OTLP exporter per signal (traces, metrics), when an endpoint is configured and well formed.</summary>
     private static void AddOpenTelemetryExporters(this WebApplicationBuilder builder, TelemetryOptions settings)
     {
-        if (settings.OtlpEndpoint is not { } endpoint || !IsHttpUrl(endpoint) || settings.OtlpProtocol is not (HttpProtobuf or Grpc))
-        {
-            return;
-        }
-
+        var endpoint = settings.OtlpEndpoint!;
         var protocol = settings.OtlpProtocol == Grpc ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
         builder.Services.ConfigureOpenTelemetryTracerProvider(tracing =>
             tracing.AddOtlpExporter(exporter => Configure(exporter, protocol, endpoint, "v1/traces")));
