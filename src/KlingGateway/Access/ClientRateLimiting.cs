@@ -128,7 +128,11 @@ public static class ClientRateLimiting
     {
         private long _lastUsed = Stopwatch.GetTimestamp();
 
-        /// <summary>Idle since its last request: the framework disposes limiters idle for a while (10 s in .NET 10).</summary>
+        /// <summary>
+        /// Idle since its last request. The framework disposes a partition's limiter once this passes 10 s
+        /// (s_idleTimeLimit in https://github.com/dotnet/runtime/blob/main/src/libraries/System.Threading.RateLimiting/src/System/Threading/RateLimiting/DefaultPartitionedRateLimiter.cs)
+        /// and creates a new one for the partition's next request.
+        /// </summary>
         public override TimeSpan? IdleDuration => Stopwatch.GetElapsedTime(Volatile.Read(ref _lastUsed));
 
         public override RateLimiterStatistics? GetStatistics() => new() { CurrentAvailablePermits = counter.Remaining(client, limit) };
