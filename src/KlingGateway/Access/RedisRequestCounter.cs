@@ -23,7 +23,7 @@ public sealed class RedisOptions
     /// How long a request waits for Redis' count before it is counted on this replica alone. A Redis on the same
     /// network answers in well under a millisecond.
     /// </summary>
-    public TimeSpan Timeout { get; set; } = TimeSpan.FromMilliseconds(25);
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromMilliseconds(10);
 
     /// <summary>After Redis fails or times out, how long requests are counted on each replica alone before Redis is asked again.</summary>
     public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(5);
