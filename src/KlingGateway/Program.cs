@@ -23,7 +23,7 @@ builder.Services.AddGenerations(builder.Configuration);
 builder.Services.AddGatewayAccess();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
-builder.Services.AddGatewayTelemetry();
+builder.AddGatewayTelemetry();
 
 var app = builder.Build();
 
