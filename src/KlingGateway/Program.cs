@@ -24,7 +24,7 @@ builder.Services.AddGenerations(builder.Configuration);
 builder.Services.AddGatewayAccess();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
-builder.Services.AddGatewayTelemetry();
+builder.AddGatewayTelemetry();
 builder.Services.AddPlayground();
 
 var app = builder.Build();
