@@ -80,14 +80,23 @@ public static partial class PlaygroundEndpoints
         app.UseWhen(context => context.Request.Path.StartsWithSegments(PagePath, StringComparison.Ordinal), page =>
         {
             // The page itself at /playground and /playground/; every other path is a file of the folder or a 404.
-            page.Use((context, next) =>
+            page.Use(async (context, next) =>
             {
-                if (context.Request.Path.Value is PagePath or PagePath + "/")
+                var asked = context.Request.Path;
+                if (asked.Value is PagePath or PagePath + "/")
                 {
                     context.Request.Path = $"{PagePath}/{IndexFile}";
                 }
 
-                return next(context);
+                try
+                {
+                    await next(context);
+                }
+                finally
+                {
+                    // The request log names the path the browser asked for.
+                    context.Request.Path = asked;
+                }
             });
             page.UseStaticFiles(staticFiles);
         });
