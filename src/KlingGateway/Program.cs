@@ -3,6 +3,7 @@ using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
 using KlingGateway.Lifecycle;
 using KlingGateway.Models;
+using KlingGateway.Playground;
 using KlingGateway.Upstream;
 using KlingGateway.Videos;
 
@@ -27,7 +28,8 @@ builder.Services.AddVideos();
 builder.Services.AddGatewayAccess();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
-builder.Services.AddGatewayTelemetry();
+builder.AddGatewayTelemetry();
+builder.Services.AddPlayground();
 
 var app = builder.Build();
 
@@ -37,13 +39,14 @@ app.UseStatusCodePages();
 app.UseGatewayOpenApi();
 app.UseGatewayAccess();
 
-app.MapGet("/", () => TypedResults.Redirect("/swagger")).ExcludeFromDescription();
+app.MapGet("/", PlaygroundEndpoints.Home).ExcludeFromDescription();
 app.MapModels();
 app.MapGenerations();
 app.MapVideoContent();
 app.MapCompatibleRoutes();
 app.MapUsage();
 app.MapGatewayHealthChecks();
+app.MapPlayground();
 
 app.Run();
 return 0;

@@ -8,6 +8,7 @@ using KlingGateway.Models;
 using KlingGateway.Upstream;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using IDiagnosticContext = Serilog.IDiagnosticContext;
 
 namespace KlingGateway.Access;
 
@@ -26,6 +27,7 @@ public sealed partial class GuardedCreates(
     UpstreamFaults faults,
     IOptions<AimlApiOptions> upstreamOptions,
     TimeProvider time,
+    IDiagnosticContext requestLog,
     ILoggerFactory loggerFactory)
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
@@ -99,7 +101,7 @@ public sealed partial class GuardedCreates(
 
         var outcome = await generations.StartAsync(generation, request);
         generation = outcome.Generation!;
-        context.LogGeneration(generation.Id, generation.Model);
+        requestLog.SetGeneration(generation);
         AuditLog.Created(_audit, caller, generation, images);
 
         ProblemHttpResult? problem = null;

@@ -4,6 +4,7 @@ using KlingGateway.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
+using Serilog;
 
 namespace KlingGateway.Videos;
 
@@ -59,9 +60,10 @@ public static class ContentApi
         VideoLinks links,
         IVideoStorage storage,
         VideoSourceStream source,
+        IDiagnosticContext requestLog,
         [FromQuery(Name = VideoLinks.TokenParameter)] string? token = null)
     {
-        context.LogGeneration(id, null);
+        requestLog.SetGenerationId(id);
         var wellFormed = GenerationId.IsWellFormed(id);
         var linked = wellFormed && links.IsValid(id, token);
         var caller = context.User.HasClaim(c => c.Type == Caller.ClientClaim) ? context.Caller() : null;
@@ -88,7 +90,8 @@ public static class ContentApi
             return GenerationProblems.NotFound(id);
         }
 
-        context.LogGeneration(generation!.Id, generation.Model);
+        ArgumentNullException.ThrowIfNull(generation);
+        requestLog.SetGeneration(generation);
         if (generation.Status != GenerationStatus.Succeeded || generation.Video is not { } video)
         {
             return ProblemCatalog.VideoNotAvailable.Result(
