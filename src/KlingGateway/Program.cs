@@ -2,6 +2,7 @@ using KlingGateway.Access;
 using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
+using KlingGateway.Playground;
 using KlingGateway.Upstream;
 
 // A container health check (`dotnet KlingGateway.dll --probe`): answered before any host is built.
@@ -23,7 +24,8 @@ builder.Services.AddGenerations(builder.Configuration);
 builder.Services.AddGatewayAccess();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
-builder.Services.AddGatewayTelemetry();
+builder.AddGatewayTelemetry();
+builder.Services.AddPlayground();
 
 var app = builder.Build();
 
@@ -33,12 +35,13 @@ app.UseStatusCodePages();
 app.UseGatewayOpenApi();
 app.UseGatewayAccess();
 
-app.MapGet("/", () => TypedResults.Redirect("/swagger")).ExcludeFromDescription();
+app.MapGet("/", PlaygroundEndpoints.Home).ExcludeFromDescription();
 app.MapModels();
 app.MapGenerations();
 app.MapCompatibleRoutes();
 app.MapUsage();
 app.MapGatewayHealthChecks();
+app.MapPlayground();
 
 app.Run();
 return 0;

@@ -9,6 +9,7 @@ using KlingGateway.Upstream;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
+using IDiagnosticContext = Serilog.IDiagnosticContext;
 
 namespace KlingGateway.Access;
 
@@ -27,6 +28,7 @@ public sealed partial class GuardedCreates(
     UpstreamFaults faults,
     IOptions<AimlApiOptions> upstreamOptions,
     TimeProvider time,
+    IDiagnosticContext requestLog,
     ILoggerFactory loggerFactory)
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
@@ -102,7 +104,7 @@ public sealed partial class GuardedCreates(
 
         var outcome = await generations.StartAsync(generation, request);
         generation = outcome.Generation!;
-        context.LogGeneration(generation.Id, generation.Model);
+        requestLog.SetGeneration(generation);
         AuditLog.Created(_audit, caller, generation, images);
 
         if (outcome.Fault is not { } fault)

@@ -4,6 +4,7 @@ using KlingGateway.Models;
 using KlingGateway.Upstream;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using IDiagnosticContext = Serilog.IDiagnosticContext;
 
 namespace KlingGateway.Generations;
 
@@ -55,9 +56,9 @@ public static class CompatibleApi
     }
 
     private static async Task<Results<Ok<CompatibleGeneration>, ProblemHttpResult>> Create(
-        GenerationRequest request, HttpContext context, GuardedCreates creates)
+        GenerationRequest request, HttpContext context, GuardedCreates creates, IDiagnosticContext requestLog)
     {
-        context.LogGeneration(null, request.ModelId);
+        requestLog.SetModel(request.ModelId);
         var answer = await creates.CreateAsync(request, context, StatusCodes.Status200OK);
         return answer.Problem is { } problem
             ? problem
@@ -65,7 +66,7 @@ public static class CompatibleApi
     }
 
     private static async Task<Results<Ok<CompatibleGeneration>, ValidationProblem, ProblemHttpResult>> Get(
-        HttpContext context, GenerationService generations, UpstreamFaults faults, [FromQuery(Name = "generation_id")] string? generationId = null)
+        HttpContext context, GenerationService generations, UpstreamFaults faults, IDiagnosticContext requestLog, [FromQuery(Name = "generation_id")] string? generationId = null)
     {
         if (string.IsNullOrWhiteSpace(generationId))
         {
@@ -73,7 +74,7 @@ public static class CompatibleApi
                 new Dictionary<string, string[]> { ["generation_id"] = ["generation_id is required: the id a create answered with."] });
         }
 
-        var (generation, problem) = await GenerationProblems.ReadAsync(generationId, context, generations, faults);
+        var (generation, problem) = await GenerationProblems.ReadAsync(generationId, context, generations, faults, requestLog);
         return problem is not null
             ? problem
             : TypedResults.Ok(CompatibleGeneration.From(generation!, withWarnings: false));

@@ -5,6 +5,7 @@ using KlingGateway.Upstream;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using IDiagnosticContext = Serilog.IDiagnosticContext;
 
 namespace KlingGateway.Generations;
 
@@ -56,9 +57,9 @@ public static class GenerationsApi
     }
 
     private static async Task<Results<Accepted<GenerationResource>, ProblemHttpResult>> Create(
-        GenerationRequest request, HttpContext context, GuardedCreates creates)
+        GenerationRequest request, HttpContext context, GuardedCreates creates, IDiagnosticContext requestLog)
     {
-        context.LogGeneration(null, request.ModelId);
+        requestLog.SetModel(request.ModelId);
         var answer = await creates.CreateAsync(request, context, StatusCodes.Status202Accepted);
         if (answer.Problem is { } problem)
         {
@@ -70,9 +71,9 @@ public static class GenerationsApi
     }
 
     private static async Task<Results<Ok<GenerationResource>, ProblemHttpResult>> Get(
-        string id, HttpContext context, GenerationService generations, UpstreamFaults faults)
+        string id, HttpContext context, GenerationService generations, UpstreamFaults faults, IDiagnosticContext requestLog)
     {
-        var (generation, problem) = await GenerationProblems.ReadAsync(id, context, generations, faults);
+        var (generation, problem) = await GenerationProblems.ReadAsync(id, context, generations, faults, requestLog);
         return problem is not null ? problem : TypedResults.Ok(GenerationResource.From(generation!));
     }
 
@@ -144,16 +145,16 @@ internal static class GenerationProblems
     /// problem to answer (not found, which also covers another client's generation, or the mapped upstream fault).
     /// </summary>
     public static async Task<(Generation? Generation, ProblemHttpResult? Problem)> ReadAsync(
-        string id, HttpContext context, GenerationService generations, UpstreamFaults faults)
+        string id, HttpContext context, GenerationService generations, UpstreamFaults faults, IDiagnosticContext requestLog)
     {
-        context.LogGeneration(id, null);
+        requestLog.SetGenerationId(id);
         var outcome = await generations.GetAsync(id, context.Caller(), context.RequestAborted);
         if (outcome.Generation is not { } generation)
         {
             return (null, NotFound(id));
         }
 
-        context.LogGeneration(generation.Id, generation.Model);
+        requestLog.SetGeneration(generation);
         return outcome.Fault is { } fault ? (generation, faults.ToProblem(context.Response, fault, generation.Id)) : (generation, null);
     }
 

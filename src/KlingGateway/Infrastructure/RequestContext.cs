@@ -3,27 +3,9 @@ using System.Text.RegularExpressions;
 
 namespace KlingGateway.Infrastructure;
 
-/// <summary>What the request log line should carry beyond method, path and status: set by handlers.</summary>
-public sealed class RequestLogContext
-{
-    public string? GenerationId { get; set; }
-
-    public string? Model { get; set; }
-}
-
 public static partial class RequestContextExtensions
 {
     private const string ClientRequestIdHeader = "X-Client-Request-Id";
-
-    /// <summary>Names the generation and model in this request's log line.</summary>
-    public static void LogGeneration(this HttpContext context, string? generationId, string? model)
-    {
-        if (context.Features.Get<RequestLogContext>() is { } log)
-        {
-            log.GenerationId = generationId ?? log.GenerationId;
-            log.Model = model ?? log.Model;
-        }
-    }
 
     /// <summary>
     /// The caller's <c>X-Client-Request-Id</c> when it is one the upstream accepts (1..128 of [A-Za-z0-9._:-],

@@ -170,7 +170,13 @@ public sealed partial class AimlApiClient(
     private static partial void LogUpstreamBroken(ILogger logger, string operation, string routeFamily, HttpRequestError error);
 }
 
-/// <summary>The retry pipeline for safe reads, built once from the options.</summary>
+/// <summary>
+/// The retry pipeline for safe reads, built once from the options, with Polly.Core. Not
+/// Microsoft.Extensions.Http.Resilience: its standard handler sits on the whole HttpClient and retries every method,
+/// a POST included, and this one client also sends the create, which must go out exactly once (a retried create can
+/// be billed twice). Here the pipeline wraps <see cref="AimlApiClient.FetchAsync"/> alone, decides on the gateway's
+/// own fault kinds (<see cref="UpstreamFault.IsTransient"/>), and each attempt keeps its own timeout and metric.
+/// </summary>
 public sealed class UpstreamRetryPipeline
 {
     public UpstreamRetryPipeline(IOptions<AimlApiOptions> options, TimeProvider timeProvider)

@@ -159,6 +159,31 @@ public sealed partial class DeployManifestTests(GatewayFactory gateway) : IClass
         Assert.Equal("/run/secrets/aimlapi_key", (string?)compose["services"]!["simulator"]!["environment"]!["Simulator__ApiKeyFile"]);
     }
 
+    [Fact]
+    public void PostgresVariants_CountRequestsPerMinuteInOneRedisTheGatewayMayReach()
+    {
+        // Compose: the postgres profile adds a Redis, and its env file points the gateway at that service.
+        var postgres = EnvFile(Path.Combine(Root, "deploy", "compose", "postgres.env"));
+        var compose = Documents(Path.Combine(Root, "docker-compose.yml")).Single();
+        var redis = compose["services"]!["redis"]!;
+        var profiles = redis["profiles"]!.AsArray().Select(p => (string)p!).ToList();
+        Assert.Contains("postgres", profiles);
+        Assert.Contains(postgres["COMPOSE_PROFILES"].Split(','), profiles.Contains);
+        Assert.Equal("${REDIS_CONNECTION_STRING:-}", (string?)compose["services"]!["gateway"]!["environment"]!["Redis__ConnectionString"]);
+        Assert.Equal("redis:6379", postgres["REDIS_CONNECTION_STRING"].Split(',')[0]);
+        Assert.Null(redis["ports"]);
+
+        // Kubernetes: the overlay's replicas may reach Redis' port, and its guide names the setting they read.
+        var policy = Documents(Path.Combine(Root, "deploy", "overlays", "postgres", "networkpolicy.yaml")).Single();
+        var ports = policy["spec"]!["egress"]!.AsArray().SelectMany(rule => rule!["ports"]!.AsArray()).Select(port => (string?)port!["port"]);
+        Assert.Contains("6379", ports);
+        Assert.Contains("Redis__ConnectionString", File.ReadAllText(Path.Combine(Root, "deploy", "overlays", "postgres", "kustomization.yaml")), StringComparison.Ordinal);
+    }
+
+    private static Dictionary<string, string> EnvFile(string path) => File.ReadAllLines(path)
+        .Where(l => l.Contains('=', StringComparison.Ordinal) && !l.StartsWith('#'))
+        .ToDictionary(l => l[..l.IndexOf('=', StringComparison.Ordinal)], l => l[(l.IndexOf('=', StringComparison.Ordinal) + 1)..]);
+
     private HashSet<string> MappedRoutes()
     {
         gateway.CreateClient();
