@@ -23,7 +23,8 @@ public sealed record UsageLogEntry(
 }
 
 /// <summary>
-/// The upstream's usage log, <c>GET /v2/logs</c> (aimlapi/api-docs, docs/api-references/service-endpoints/logs-v2.json):
+/// The upstream's usage log, <c>GET /v2/logs</c>
+/// (https://github.com/aimlapi/api-docs/blob/main/docs/api-references/service-endpoints/logs-v2.json):
 /// one row per create and fetch made with the key, newest first, filtered by window, status and model, paged with
 /// limit and offset, at most 200 requests per 60 s. How a create is logged can be steered per request: a refused or
 /// abandoned create is a failed row that costs nothing, <c>[sim:log=omit]</c> keeps a create out of the log (as a
@@ -117,7 +118,10 @@ internal static partial class UsageLogApi
         ["client_request_id"] = entry.ClientRequestId,
     };
 
-    /// <summary>What the upstream answers 400 for (usage-logs.md, "Errors"), or null.</summary>
+    /// <summary>
+    /// What the upstream answers 400 for (https://github.com/aimlapi/api-docs/blob/main/docs/api-references/service-endpoints/usage-logs.md,
+    /// "Errors"), or null.
+    /// </summary>
     private static string? Problem(IQueryCollection query, DateTimeOffset now)
     {
         var hasPeriod = query["period"].Count > 0;

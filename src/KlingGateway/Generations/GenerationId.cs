@@ -32,7 +32,7 @@ public static class GenerationId
 
     /// <summary>
     /// The <c>X-Client-Request-Id</c> a generation's create is sent upstream with: the id itself with <c>_</c> written
-    /// as <c>.</c>, because the upstream takes only <c>[A-Za-z0-9._:-]</c> (docs/upstream.md, "Ids"), and <c>.</c>
+    /// as <c>.</c>, because the upstream takes only <c>[A-Za-z0-9._:-]</c> (docs/upstream.md, "Routes"), and <c>.</c>
     /// never occurs in an id, so the mapping is one to one and an operator reads the gateway's id straight off the
     /// upstream's usage log. Unique per create, so the usage log's <c>client_request_id</c> tells whether this very
     /// create was billed (docs/upstream.md, "Usage log").
