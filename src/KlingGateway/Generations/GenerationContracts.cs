@@ -12,6 +12,13 @@ namespace KlingGateway.Generations;
 /// <param name="CreatedAt">When the gateway accepted it (UTC).</param>
 /// <param name="UpdatedAt">When its status last changed (UTC).</param>
 /// <param name="CompletedAt">When it reached succeeded or failed (UTC).</param>
+/// <param name="Billing">
+/// Only on a failed create whose outcome upstream the gateway never learned from the create's answer (error code
+/// interrupted, upstream_timeout or upstream_bad_response, or a connection that broke after the create was sent): what
+/// the upstream's usage log says. unknown: not known yet, or the log could not be read; the generation stays charged
+/// against the client's budget. billed: the upstream billed it; it stays charged. not_billed: the log shows it failed,
+/// or still lacks it after the grace period; it is refunded.
+/// </param>
 public sealed record GenerationResource(
     string Id,
     string Model,
@@ -23,7 +30,8 @@ public sealed record GenerationResource(
     IReadOnlyList<GenerationWarning> Warnings,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
-    DateTimeOffset? CompletedAt)
+    DateTimeOffset? CompletedAt,
+    GenerationBilling? Billing)
 {
     public static GenerationResource From(Generation generation) => new(
         generation.Id,
@@ -36,7 +44,8 @@ public sealed record GenerationResource(
         generation.Warnings,
         generation.CreatedAt,
         generation.UpdatedAt,
-        generation.CompletedAt);
+        generation.CompletedAt,
+        generation.Billing);
 }
 
 /// <summary>The finished video.</summary>
@@ -47,7 +56,7 @@ public sealed record GenerationResource(
 public sealed record VideoResource(string Url, string? ContentType, string? FileName, long? FileSize);
 
 /// <summary>Why a generation failed.</summary>
-/// <param name="Code">One of: generation_failed, unknown_status, upstream_rejected, upstream_unavailable, upstream_timeout, upstream_bad_response.</param>
+/// <param name="Code">One of: generation_failed, unknown_status, upstream_rejected, upstream_unavailable, upstream_timeout, upstream_bad_response, interrupted.</param>
 /// <param name="Message">The upstream's message, or the gateway's.</param>
 public sealed record ErrorResource(string Code, string Message);
 

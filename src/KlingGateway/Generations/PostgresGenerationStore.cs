@@ -73,6 +73,9 @@ public sealed partial class PostgresGenerationStore : SqlLedgerStore, IAsyncDisp
         );
         CREATE INDEX ix_idempotency_keys_expires ON idempotency_keys (expires_at);
         """,
+
+        // Version 2: see MigrationSteps.SettlementAndReplay (the same SQL reads the same in both databases).
+        MigrationSteps.SettlementAndReplay,
     ];
 
     private readonly NpgsqlDataSource _dataSource;

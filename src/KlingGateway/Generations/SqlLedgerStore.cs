@@ -15,7 +15,7 @@ namespace KlingGateway.Generations;
 /// order is time order, a value reads back to the exact tick (the cursor compares ticks), and the first ten characters
 /// are the UTC day the usage report groups by. Money is stored as whole micro-dollars, so sums are exact.
 /// </remarks>
-public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
+public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILedgerSweeps
 {
     private const string TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
     private const decimal MicrosPerUsd = 1_000_000m;
@@ -26,7 +26,8 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         error_code, error_message, credits_used, tokens_used, warnings,
         client_request_id, external_task_id, request_summary,
         created_at, updated_at, completed_at, refreshed_at,
-        owner_client, owner_user, video_seconds, cost_micros, refunded
+        owner_client, owner_user, video_seconds, cost_micros, refunded,
+        upstream_request_id, billing
         """;
 
     private const string SelectColumns = "SELECT " + Columns + "\nFROM generations";
@@ -39,7 +40,8 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             @error_code, @error_message, @credits_used, @tokens_used, @warnings,
             @client_request_id, @external_task_id, @request_summary,
             @created_at, @updated_at, @completed_at, @refreshed_at,
-            @owner_client, @owner_user, @video_seconds, @cost_micros, @refunded);
+            @owner_client, @owner_user, @video_seconds, @cost_micros, @refunded,
+            @upstream_request_id, @billing);
         """;
 
     private const string UpdateSql = """
@@ -50,12 +52,12 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             error_code = @error_code, error_message = @error_message,
             credits_used = @credits_used, tokens_used = @tokens_used,
             updated_at = @updated_at, completed_at = @completed_at, refreshed_at = @refreshed_at,
-            refunded = @refunded
+            refunded = @refunded, billing = @billing
         WHERE id = @id;
         """;
 
     private const string IdempotencyColumns =
-        "client, idempotency_key, request_hash, generation_id, status_code, problem_code, created_at, expires_at";
+        "client, idempotency_key, request_hash, generation_id, status_code, problem_code, created_at, expires_at, problem";
 
     // Both statuses that mean "the upstream may still be working on it".
     private const string Unfinished = "status IN ('queued', 'processing')";
@@ -369,7 +371,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             // The primary key (client, idempotency_key) decides between simultaneous requests, on one replica or many.
             await using (var statement = Statement(connection, transaction, $"""
                 INSERT INTO idempotency_keys ({IdempotencyColumns})
-                VALUES (@client, @key, @request_hash, NULL, NULL, NULL, @created_at, @expires_at)
+                VALUES (@client, @key, @request_hash, NULL, NULL, NULL, @created_at, @expires_at, NULL)
                 ON CONFLICT (client, idempotency_key) DO NOTHING;
                 """))
             {
@@ -397,17 +399,18 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         return await FindIdempotencyKeyAsync(connection, null, client, key, now, cancellationToken);
     }
 
-    public async Task CompleteIdempotencyKeyAsync(string client, string key, int statusCode, string? problemCode, CancellationToken cancellationToken)
+    public async Task CompleteIdempotencyKeyAsync(string client, string key, int statusCode, StoredProblem? problem, CancellationToken cancellationToken)
     {
         await WriteAsync(null, async (connection, transaction, token) =>
         {
             await using var statement = Statement(connection, transaction, """
-                UPDATE idempotency_keys SET status_code = @status_code, problem_code = @problem_code
+                UPDATE idempotency_keys SET status_code = @status_code, problem_code = @problem_code, problem = @problem
                 WHERE client = @client AND idempotency_key = @key;
                 """);
             var command = statement.Command;
             Add(command, "@status_code", statusCode);
-            Add(command, "@problem_code", problemCode);
+            Add(command, "@problem_code", problem?.Code);
+            Add(command, "@problem", problem is null ? null : JsonSerializer.Serialize(problem, LedgerJsonContext.Default.StoredProblem));
             Add(command, "@client", client);
             Add(command, "@key", key);
             await command.ExecuteNonQueryAsync(token);
@@ -419,9 +422,9 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     {
         await WriteAsync(null, async (connection, transaction, token) =>
         {
-            // Only a key that never got a generation: one that did is the record of a create and must stay.
+            // Only a key not yet completed: a completed one is the record of an answer and stays until it expires.
             await using var statement = Statement(connection, transaction,
-                "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND generation_id IS NULL;");
+                "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND status_code IS NULL;");
             var command = statement.Command;
             Add(command, "@client", client);
             Add(command, "@key", key);
@@ -457,6 +460,127 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             return null;
         }
 
+        return ReadIdempotencyRecord(reader);
+    }
+
+    public async Task<IReadOnlyList<Generation>> FindUnansweredCreatesAsync(DateTimeOffset createdBefore, int limit, CancellationToken cancellationToken)
+    {
+        // The predicate is ix_generations_unanswered's, word for word, so both databases use that partial index.
+        return await FindAsync(
+            "WHERE status = 'queued' AND upstream_id IS NULL AND created_at < @at",
+            FormatTimestamp(createdBefore), limit, cancellationToken);
+    }
+
+    public async Task<bool> SettleInterruptedAsync(string id, GenerationError error, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+
+        return await WriteAsync(null, async (connection, transaction, token) =>
+        {
+            // Conditional: only from the state it was found in. A second replica, or the create's own late answer, finds
+            // the row changed and this updates nothing.
+            await using var statement = Statement(connection, transaction, """
+                UPDATE generations SET status = 'failed', error_code = @error_code, error_message = @error_message,
+                    billing = 'unknown', updated_at = @now, completed_at = @now
+                WHERE id = @id AND status = 'queued' AND upstream_id IS NULL;
+                """);
+            var command = statement.Command;
+            Add(command, "@error_code", error.Code);
+            Add(command, "@error_message", error.Message);
+            Add(command, "@now", FormatTimestamp(now));
+            Add(command, "@id", id);
+            return await command.ExecuteNonQueryAsync(token) == 1;
+        }, cancellationToken);
+    }
+
+    public async Task<int> CloseInterruptedIdempotencyKeysAsync(StoredProblem answer, DateTimeOffset claimedBefore, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+
+        return await WriteAsync(null, async (connection, transaction, token) =>
+        {
+            int closed;
+            // Open keys are few (ix_idempotency_keys_open); each looks up its generation by primary key.
+            await using (var statement = Statement(connection, transaction, """
+                UPDATE idempotency_keys SET status_code = @status_code, problem_code = @problem_code, problem = @problem
+                WHERE status_code IS NULL AND generation_id IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM generations g
+                              WHERE g.id = idempotency_keys.generation_id AND g.error_code = @interrupted);
+                """))
+            {
+                var complete = statement.Command;
+                Add(complete, "@status_code", answer.Status);
+                Add(complete, "@problem_code", answer.Code);
+                Add(complete, "@problem", JsonSerializer.Serialize(answer, LedgerJsonContext.Default.StoredProblem));
+                Add(complete, "@interrupted", GenerationErrorCodes.Interrupted);
+                closed = await complete.ExecuteNonQueryAsync(token);
+            }
+
+            await using (var statement = Statement(connection, transaction,
+                "DELETE FROM idempotency_keys WHERE status_code IS NULL AND generation_id IS NULL AND created_at < @before;"))
+            {
+                var drop = statement.Command;
+                Add(drop, "@before", FormatTimestamp(claimedBefore));
+                closed += await drop.ExecuteNonQueryAsync(token);
+            }
+
+            return closed;
+        }, cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<Generation>> FindUnknownBillingAsync(DateTimeOffset createdSince, int limit, CancellationToken cancellationToken)
+    {
+        return await FindAsync(
+            "WHERE billing = 'unknown' AND upstream_request_id IS NOT NULL AND created_at >= @at",
+            FormatTimestamp(createdSince), limit, cancellationToken);
+    }
+
+    public async Task<bool> SettleBillingAsync(string id, GenerationBilling billing, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (billing == GenerationBilling.Unknown)
+        {
+            throw new ArgumentOutOfRangeException(nameof(billing), billing, "Settling a bill means knowing it.");
+        }
+
+        return await WriteAsync(null, async (connection, transaction, token) =>
+        {
+            // Conditional, as above: one replica refunds a row, once.
+            await using var statement = Statement(connection, transaction, """
+                UPDATE generations SET billing = @billing, refunded = @refunded, updated_at = @now
+                WHERE id = @id AND billing = 'unknown';
+                """);
+            var command = statement.Command;
+            Add(command, "@billing", billing.ToApiString());
+            Add(command, "@refunded", billing == GenerationBilling.NotBilled ? 1 : 0);
+            Add(command, "@now", FormatTimestamp(now));
+            Add(command, "@id", id);
+            return await command.ExecuteNonQueryAsync(token) == 1;
+        }, cancellationToken);
+    }
+
+    /// <summary>At most <paramref name="limit"/> generations matching <paramref name="where"/> (on <c>@at</c>), oldest first.</summary>
+    private async Task<IReadOnlyList<Generation>> FindAsync(string where, string at, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"{SelectColumns}\n{where}\nORDER BY created_at, id\nLIMIT @limit;";
+        Add(command, "@at", at);
+        Add(command, "@limit", limit);
+        var found = new List<Generation>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            found.Add(ReadGeneration(reader));
+        }
+
+        return found;
+    }
+
+    private static IdempotencyRecord ReadIdempotencyRecord(DbDataReader reader)
+    {
+        var problem = GetStringOrNull(reader, 8);
         return new IdempotencyRecord(
             reader.GetString(0),
             reader.GetString(1),
@@ -465,7 +589,10 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             reader.IsDBNull(4) ? null : Convert.ToInt32(reader.GetValue(4), CultureInfo.InvariantCulture),
             GetStringOrNull(reader, 5),
             ParseTimestamp(reader.GetString(6)),
-            ParseTimestamp(reader.GetString(7)));
+            ParseTimestamp(reader.GetString(7)))
+        {
+            Problem = problem is null ? null : JsonSerializer.Deserialize(problem, LedgerJsonContext.Default.StoredProblem),
+        };
     }
 
     /// <summary>Adds a parameter; a null value goes in as SQL NULL.</summary>
@@ -492,6 +619,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         Add(command, "@owner_user", generation.OwnerUser);
         Add(command, "@video_seconds", generation.VideoSeconds);
         Add(command, "@cost_micros", ToMicros(generation.CostUsd));
+        Add(command, "@upstream_request_id", generation.UpstreamRequestId);
     }
 
     /// <summary>The id and the columns an update may change: what the upstream said, and whether the cost was refunded.</summary>
@@ -515,6 +643,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         Add(command, "@completed_at", FormatTimestamp(generation.CompletedAt));
         Add(command, "@refreshed_at", FormatTimestamp(generation.RefreshedAt));
         Add(command, "@refunded", generation.Refunded ? 1 : 0);
+        Add(command, "@billing", generation.Billing?.ToApiString());
     }
 
     private static long ToMicros(decimal usd) => (long)decimal.Round(usd * MicrosPerUsd, MidpointRounding.AwayFromZero);
@@ -560,6 +689,8 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             VideoSeconds = Convert.ToInt32(reader.GetValue(24), CultureInfo.InvariantCulture),
             CostUsd = Convert.ToInt64(reader.GetValue(25), CultureInfo.InvariantCulture) / MicrosPerUsd,
             Refunded = Convert.ToInt64(reader.GetValue(26), CultureInfo.InvariantCulture) != 0,
+            UpstreamRequestId = GetStringOrNull(reader, 27),
+            Billing = GenerationBillingText.Parse(GetStringOrNull(reader, 28)),
         };
     }
 

@@ -27,7 +27,7 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     /// The schema, one step per version, applied in order from the file's <c>PRAGMA user_version</c>. A change is a new
     /// step at the end; a shipped step is never edited.
     /// </summary>
-    private static readonly string[] Migrations =
+    internal static readonly string[] Migrations =
     [
         // Version 1.
         """
@@ -83,6 +83,9 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
         ) STRICT;
         CREATE INDEX ix_idempotency_keys_expires ON idempotency_keys (expires_at);
         """,
+
+        // Version 3: see MigrationSteps.SettlementAndReplay.
+        MigrationSteps.SettlementAndReplay,
     ];
 
     private readonly string _connectionString;
@@ -580,4 +583,5 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
 /// <summary>Source-generated JSON for the columns the ledger stores as JSON text.</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(IReadOnlyList<GenerationWarning>))]
+[JsonSerializable(typeof(StoredProblem))]
 internal sealed partial class LedgerJsonContext : JsonSerializerContext;

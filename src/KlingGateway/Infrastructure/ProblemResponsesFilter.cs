@@ -14,7 +14,7 @@ internal sealed class ProblemResponsesFilter : IOperationFilter
         ["400"] = "Invalid input: one application/problem+json; for a body, `errors` maps each JSON path to what is allowed.",
         ["401"] = "No valid client key or user token.",
         ["404"] = "No such resource was issued by this gateway to this caller.",
-        ["409"] = "The first request with this Idempotency-Key has not finished.",
+        ["409"] = "The first request with this Idempotency-Key has not finished, or was cut off by a gateway stop (use a new key).",
         ["413"] = "The body is larger than Gateway:MaxRequestBodyBytes; send images as https URLs instead.",
         ["415"] = "The body is not JSON; send Content-Type: application/json.",
         ["422"] = "The Idempotency-Key was used for another request.",

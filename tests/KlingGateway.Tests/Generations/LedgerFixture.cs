@@ -96,12 +96,14 @@ internal static class SampleGenerations
             new GenerationWarning("dynamic_masks[0].mask", "Ignored \"here\" too; ünïcode ok."),
         ],
         ClientRequestId = "client-1.2:3_x",
+        UpstreamRequestId = "gen.upstream-request-id",
         ExternalTaskId = "ext-task-7",
         RequestSummary = """{"model":"klingai/v2-master-image-to-video","image_url":{"sha256":"ab12"},"prompt":"é"}""",
         CreatedAt = new DateTimeOffset(2026, 11, 22, 10, 0, 0, TimeSpan.FromHours(2)).AddTicks(1_234_567),
         UpdatedAt = new DateTimeOffset(2026, 11, 22, 10, 4, 0, TimeSpan.FromHours(2)).AddTicks(7),
         CompletedAt = new DateTimeOffset(2026, 11, 22, 8, 3, 59, TimeSpan.Zero).AddTicks(9_999_999),
         RefreshedAt = new DateTimeOffset(2026, 11, 22, 3, 4, 0, TimeSpan.FromHours(-5)).AddTicks(1),
+        Billing = GenerationBilling.Billed,
     };
 
     /// <summary>
@@ -120,6 +122,7 @@ internal static class SampleGenerations
         CompletedAt = update.CompletedAt,
         RefreshedAt = update.RefreshedAt,
         Refunded = update.Refunded,
+        Billing = update.Billing,
     };
 
     /// <summary>Asserts two generations hold the same values (the list is compared by content, not reference).</summary>
