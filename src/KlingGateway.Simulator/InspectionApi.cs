@@ -37,6 +37,26 @@ internal static class InspectionApi
             .WithName("SimulatorFetchCount")
             .WithSummary("How many fetches a generation has had.");
 
+        group.MapPut("/logs/fault/{status:int}", (int status, SimulatorState state) =>
+            {
+                if (status is < 400 or > 599)
+                {
+                    return Results.BadRequest(new { message = "A usage-log fault is an error status, 400 to 599." });
+                }
+
+                state.UsageLogFault = status;
+                return Results.NoContent();
+            })
+            .WithName("SimulatorUsageLogFault")
+            .WithSummary("Makes GET /v2/logs answer this error status until the fault is cleared.");
+        group.MapDelete("/logs/fault", (SimulatorState state) =>
+            {
+                state.UsageLogFault = null;
+                return TypedResults.NoContent();
+            })
+            .WithName("SimulatorUsageLogFaultClear")
+            .WithSummary("Lets GET /v2/logs answer normally again.");
+
         return group;
     }
 }

@@ -69,6 +69,12 @@ internal sealed partial class Scenario
 
     public TimeSpan? CreateDelay { get; private set; }
 
+    /// <summary>A delay after the generation is created (and billed), before its answer: a caller gone meanwhile never learns its id.</summary>
+    public TimeSpan? AnswerDelay { get; private set; }
+
+    /// <summary>The create is left out of the usage log.</summary>
+    public bool OmitFromLog { get; private set; }
+
     public int? RetryAfterSeconds { get; private set; }
 
     public bool StatusAsString { get; private set; }
@@ -175,6 +181,12 @@ internal sealed partial class Scenario
                 return true;
             case "create-delay" when ParseSeconds(value) is { } delay:
                 CreateDelay = delay;
+                return true;
+            case "answer-delay" when ParseSeconds(value) is { } delay:
+                AnswerDelay = delay;
+                return true;
+            case "log" when value.Equals("omit", StringComparison.OrdinalIgnoreCase):
+                OmitFromLog = true;
                 return true;
             case "retry-after" when int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds):
                 RetryAfterSeconds = seconds;

@@ -39,6 +39,16 @@ public sealed class SimulatorState
     private int _createCount;
     private long _fetchTotal;
 
+    /// <summary>Usage-log rows kept; the oldest are dropped beyond this.</summary>
+    internal const int MaxUsageLogEntries = 20_000;
+
+    private readonly Lock _usageLogLock = new();
+    private readonly Queue<UsageLogEntry> _usageLog = new();
+    private readonly Queue<DateTimeOffset> _usageLogReadTimes = new();
+    private int _usageLogReads;
+    // 0 when the log answers normally, else the status it fails with.
+    private int _usageLogFault;
+
     /// <summary>Every request to the upstream routes, oldest first (a snapshot of the last 500).</summary>
     public IReadOnlyList<RecordedRequest> Requests
     {
@@ -76,6 +86,36 @@ public sealed class SimulatorState
     /// <summary>How many authorized GETs asked for this generation, failed ones included; 0 if unknown.</summary>
     public int FetchCount(string upstreamId) =>
         _generations.TryGetValue(upstreamId, out var generation) ? generation.FetchCount : 0;
+
+    /// <summary>The usage log, oldest first (a snapshot of the last 20,000 rows): one row per create and fetch made with the key.</summary>
+    public IReadOnlyList<UsageLogEntry> UsageLog
+    {
+        get
+        {
+            lock (_usageLogLock)
+            {
+                return [.. _usageLog];
+            }
+        }
+    }
+
+    /// <summary>How many authorized requests reached <c>GET /v2/logs</c>, refused ones included.</summary>
+    public int UsageLogReads => Volatile.Read(ref _usageLogReads);
+
+    /// <summary>When set, <c>GET /v2/logs</c> answers this status with the upstream's error body (400..599), as a failing log would.</summary>
+    public int? UsageLogFault
+    {
+        get => Volatile.Read(ref _usageLogFault) is var status and > 0 ? status : null;
+        set
+        {
+            if (value is < 400 or > 599)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "A usage-log fault is an error status, 400 to 599.");
+            }
+
+            Volatile.Write(ref _usageLogFault, value ?? 0);
+        }
+    }
 
     /// <summary>Forgets the recorded requests and resets the counters. Generations keep running.</summary>
     public void Clear()
@@ -123,6 +163,39 @@ public sealed class SimulatorState
             {
                 _fileRequests.Dequeue();
             }
+        }
+    }
+
+    internal void AddToUsageLog(UsageLogEntry entry)
+    {
+        lock (_usageLogLock)
+        {
+            _usageLog.Enqueue(entry);
+            while (_usageLog.Count > MaxUsageLogEntries)
+            {
+                _usageLog.Dequeue();
+            }
+        }
+    }
+
+    /// <summary>Counts a usage-log read; false when it is over <paramref name="limit"/> reads in the <paramref name="window"/> before <paramref name="now"/>.</summary>
+    internal bool TryCountUsageLogRead(DateTimeOffset now, int limit, TimeSpan window)
+    {
+        Interlocked.Increment(ref _usageLogReads);
+        lock (_usageLogLock)
+        {
+            while (_usageLogReadTimes.Count > 0 && _usageLogReadTimes.Peek() <= now - window)
+            {
+                _usageLogReadTimes.Dequeue();
+            }
+
+            if (_usageLogReadTimes.Count >= limit)
+            {
+                return false;
+            }
+
+            _usageLogReadTimes.Enqueue(now);
+            return true;
         }
     }
 

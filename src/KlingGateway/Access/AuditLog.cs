@@ -36,6 +36,12 @@ public static partial class AuditLog
         LogCompleted(logger, generation.OwnerClient, generation.OwnerUser, generation.Model, generation.Id,
             generation.Status.ToApiString(), generation.VideoSeconds, generation.CostUsd);
 
+    /// <summary>What the upstream's usage log said about a create whose outcome the gateway never learned from its answer.</summary>
+    public static void BillingSettled(ILogger logger, Generation generation, GenerationBilling billing, string? inferenceId) =>
+        LogBillingSettled(logger, generation.OwnerClient, generation.OwnerUser, generation.Model, generation.Id,
+            generation.Error?.Code, billing.ToApiString(), generation.VideoSeconds, generation.CostUsd,
+            billing == GenerationBilling.NotBilled, inferenceId);
+
     /// <summary>The watchdog failed a generation that ran past its deadline; it is not refunded (it may have been billed).</summary>
     public static void DeadlineExceeded(ILogger logger, Generation generation) =>
         LogDeadlineExceeded(logger, generation.OwnerClient, generation.OwnerUser, generation.Model, generation.Id,
@@ -71,6 +77,12 @@ public static partial class AuditLog
         Message = "Audit: generation {GenerationId} of client {AuditClient} user {AuditUser} ({Model}) finished {Outcome}, {VideoSeconds} s, {CostUsd} USD")]
     private static partial void LogCompleted(ILogger logger, string auditClient, string? auditUser, string model, string generationId,
         string outcome, int videoSeconds, decimal costUsd);
+
+    [LoggerMessage(EventId = 7006, Level = LogLevel.Information,
+        Message = "Audit: billing of generation {GenerationId} of client {AuditClient} user {AuditUser} ({Model}, {ErrorCode}) " +
+                  "settled {Outcome} by the upstream's usage log, {VideoSeconds} s, {CostUsd} USD (refunded {Refunded}, upstream inference {InferenceId})")]
+    private static partial void LogBillingSettled(ILogger logger, string auditClient, string? auditUser, string model, string generationId,
+        string? errorCode, string outcome, int videoSeconds, decimal costUsd, bool refunded, string? inferenceId);
 
     [LoggerMessage(EventId = 7010, Level = LogLevel.Warning,
         Message = "Audit: generation {GenerationId} of client {AuditClient} user {AuditUser} ({Model}) ran past its deadline: " +

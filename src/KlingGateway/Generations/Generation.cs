@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace KlingGateway.Generations;
 
 /// <summary>
@@ -35,8 +37,15 @@ public sealed record Generation
     /// <summary>Fields the gateway accepted but the model ignores, as returned by the create.</summary>
     public IReadOnlyList<GenerationWarning> Warnings { get; init; } = [];
 
-    /// <summary>The caller's <c>X-Client-Request-Id</c>, if sent.</summary>
+    /// <summary>The caller's <c>X-Client-Request-Id</c> (or the request's trace id), echoed to the caller; never sent upstream.</summary>
     public string? ClientRequestId { get; init; }
+
+    /// <summary>
+    /// The <c>X-Client-Request-Id</c> the create was sent upstream with (<see cref="GenerationId.UpstreamRequestId"/>):
+    /// one per generation, so the upstream's usage log tells whether this create was billed. Null on generations
+    /// created before the gateway sent one of its own.
+    /// </summary>
+    public string? UpstreamRequestId { get; init; }
 
     /// <summary>The caller's <c>external_task_id</c> (legacy route), if sent.</summary>
     public string? ExternalTaskId { get; init; }
@@ -97,6 +106,52 @@ public sealed record Generation
 
     /// <summary>The gateway's own copy of the video, once the generation succeeded with one; null when none is kept.</summary>
     public KeptVideo? Kept { get; init; }
+    /// <summary>
+    /// Whether the upstream billed a create whose outcome the gateway never learned from its answer (it timed out, the
+    /// answer was unreadable, or the gateway stopped before it arrived): <see cref="GenerationBilling.Unknown"/> until
+    /// the upstream's usage log says. Null for every other generation: the create's answer said what happened.
+    /// </summary>
+    public GenerationBilling? Billing { get; init; }
+}
+
+/// <summary>
+/// What the upstream's usage log says about a create the gateway never heard back about (docs/upstream.md, "Usage log").
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<GenerationBilling>))]
+public enum GenerationBilling
+{
+    /// <summary>Not known yet, or not knowable (the usage log could not be read): the generation stays charged.</summary>
+    [JsonStringEnumMemberName("unknown")]
+    Unknown,
+
+    /// <summary>The usage log shows the create billed: it stays charged.</summary>
+    [JsonStringEnumMemberName("billed")]
+    Billed,
+
+    /// <summary>The usage log shows the create failed, or still lacks it after the grace period: it is refunded.</summary>
+    [JsonStringEnumMemberName("not_billed")]
+    NotBilled,
+}
+
+/// <summary>The ledger's words for <see cref="GenerationBilling"/>, the same as the API's.</summary>
+public static class GenerationBillingText
+{
+    public static string ToApiString(this GenerationBilling billing) => billing switch
+    {
+        GenerationBilling.Unknown => "unknown",
+        GenerationBilling.Billed => "billed",
+        GenerationBilling.NotBilled => "not_billed",
+        _ => throw new ArgumentOutOfRangeException(nameof(billing), billing, "Not a billing state."),
+    };
+
+    public static GenerationBilling? Parse(string? text) => text switch
+    {
+        null => null,
+        "unknown" => GenerationBilling.Unknown,
+        "billed" => GenerationBilling.Billed,
+        "not_billed" => GenerationBilling.NotBilled,
+        _ => throw new InvalidDataException($"The ledger holds an unknown billing state '{text}'."),
+    };
 }
 
 /// <summary>Where the gateway's own copy of a generation's video stands.</summary>
@@ -167,7 +222,7 @@ public sealed record GenerationError(string Code, string Message);
 /// </summary>
 public sealed record GenerationUsage(double? CreditsUsed, double? TokensUsed);
 
-/// <summary>The small fixed set of failure codes a failed generation carries (CONTRACT.md, "Normalized statuses").</summary>
+/// <summary>The small fixed set of failure codes a failed generation carries (docs/upstream.md, "Statuses").</summary>
 public static class GenerationErrorCodes
 {
     /// <summary>The upstream reported the generation as failed (<c>error</c> or <c>failed</c>).</summary>
@@ -193,6 +248,12 @@ public static class GenerationErrorCodes
     /// so it is not refunded; the gateway keeps asking the upstream for a while, and a late video is still kept.
     /// </summary>
     public const string DeadlineExceeded = "deadline_exceeded";
+    /// <summary>
+    /// The gateway stopped (a crash, a kill) before it recorded the upstream's answer to the create; the row was settled
+    /// by <see cref="CreateSettlementWorker"/> once it was older than any create can take. Its billing says whether the
+    /// upstream started (and billed) it.
+    /// </summary>
+    public const string Interrupted = "interrupted";
 
     /// <summary>Every code, in the order above.</summary>
     public static IReadOnlyList<string> All { get; } =
@@ -203,6 +264,7 @@ public static class GenerationErrorCodes
         UpstreamUnavailable,
         UpstreamTimeout,
         UpstreamBadResponse,
+        Interrupted,
         DeadlineExceeded,
     ];
 }

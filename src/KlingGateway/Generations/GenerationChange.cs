@@ -41,12 +41,21 @@ public enum GenerationChangeKind
 
     /// <summary>The retention sweep removed the stored video.</summary>
     VideoExpired,
+
+    /// <summary>
+    /// A create the gateway stopped before hearing back about, failed as <c>interrupted</c> by the settlement worker
+    /// (<see cref="CreateSettlementWorker"/>), its billing unknown.
+    /// </summary>
+    Interrupted,
+
+    /// <summary>The upstream's usage log said whether such a create was billed; a create it did not bill is refunded.</summary>
+    BillingSettled,
 }
 
 /// <summary>
 /// One change of a generation, written by <see cref="IGenerationStore.RecordChangeAsync"/>: the one statement every
 /// writer of a generation after its create goes through (the create's answer, refreshes, the watchdog, downloads,
-/// retention). A row in an event log or a webhook outbox belongs in that same transaction (see
+/// retention, and the settlement of interrupted creates and their billing). A row in an event log or a webhook outbox belongs in that same transaction (see
 /// <see cref="SqlLedgerStore.RecordChangeAsync"/>).
 /// </summary>
 /// <param name="Kind">What happened.</param>

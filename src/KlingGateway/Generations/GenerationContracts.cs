@@ -16,6 +16,13 @@ namespace KlingGateway.Generations;
 /// When the watchdog failed it for running past the gateway's deadline (<c>deadline_exceeded</c>). It stays set when the
 /// upstream completes it later: such a generation turns <c>succeeded</c>, and its video is kept like any other.
 /// </param>
+/// <param name="Billing">
+/// Only on a failed create whose outcome upstream the gateway never learned from the create's answer (error code
+/// interrupted, upstream_timeout or upstream_bad_response, or a connection that broke after the create was sent): what
+/// the upstream's usage log says. unknown: not known yet, or the log could not be read; the generation stays charged
+/// against the client's budget. billed: the upstream billed it; it stays charged. not_billed: the log shows it failed,
+/// or still lacks it after the grace period; it is refunded.
+/// </param>
 public sealed record GenerationResource(
     string Id,
     string Model,
@@ -28,7 +35,8 @@ public sealed record GenerationResource(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
     DateTimeOffset? CompletedAt,
-    DateTimeOffset? DeadlinePassedAt)
+    DateTimeOffset? DeadlinePassedAt,
+    GenerationBilling? Billing)
 {
     /// <summary>The resource, with its video as the gateway serves it (<c>Videos.VideoLinks.Describe</c>).</summary>
     public static GenerationResource From(Generation generation, VideoResource? video) => new(
@@ -43,7 +51,8 @@ public sealed record GenerationResource(
         generation.CreatedAt,
         generation.UpdatedAt,
         generation.CompletedAt,
-        generation.DeadlinePassedAt);
+        generation.DeadlinePassedAt,
+        generation.Billing);
 }
 
 /// <summary>The finished video, served by the gateway itself.</summary>
@@ -75,7 +84,7 @@ public sealed record VideoResource(
     DateTimeOffset? RetainedUntil);
 
 /// <summary>Why a generation failed.</summary>
-/// <param name="Code">One of: generation_failed, unknown_status, upstream_rejected, upstream_unavailable, upstream_timeout, upstream_bad_response, deadline_exceeded.</param>
+/// <param name="Code">One of: generation_failed, unknown_status, upstream_rejected, upstream_unavailable, upstream_timeout, upstream_bad_response, interrupted, deadline_exceeded.</param>
 /// <param name="Message">The upstream's message, or the gateway's.</param>
 public sealed record ErrorResource(string Code, string Message);
 

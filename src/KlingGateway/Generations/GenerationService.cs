@@ -72,6 +72,29 @@ public sealed partial class GenerationService(
     /// <summary>Fetch slots free now: how many refreshes the worker may start without waiting.</summary>
     public int FreeFetchSlots => _fetchSlots.CurrentCount;
 
+    // The creates this process is running, from before their admission until the upstream's answer is recorded.
+    private readonly ConcurrentDictionary<string, byte> _creating = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Marks a create as running in this process until the returned scope is disposed: from before its admission (which
+    /// may wait for a lock) until its upstream answer is recorded. <see cref="CreateSettlementWorker"/> never settles such
+    /// a create as interrupted, however long it takes; another replica's creates are protected by
+    /// <see cref="GenerationOptions.InterruptedAfter"/> alone.
+    /// </summary>
+    public IDisposable TrackCreate(string id)
+    {
+        _creating[id] = 0;
+        return new CreateScope(_creating, id);
+    }
+
+    /// <summary>Whether this process is running the create of <paramref name="id"/> (<see cref="TrackCreate"/>).</summary>
+    public bool IsCreating(string id) => _creating.ContainsKey(id);
+
+    private sealed class CreateScope(ConcurrentDictionary<string, byte> creating, string id) : IDisposable
+    {
+        public void Dispose() => creating.TryRemove(id, out _);
+    }
+
     /// <summary>The record a create starts from: queued, owned by <paramref name="owner"/>, priced per video second.</summary>
     public Generation NewGeneration(GenerationRequest request, string clientRequestId, GenerationOwner owner, decimal pricePerSecond)
     {
@@ -79,14 +102,16 @@ public sealed partial class GenerationService(
         var now = time.GetUtcNow();
         // The catalog's default duration (5) when the body leaves it out, as the upstream does.
         var seconds = request.Duration ?? 5;
+        var id = GenerationId.New();
         return new Generation
         {
-            Id = GenerationId.New(),
+            Id = id,
             Model = model.Id,
             RouteFamily = upstreamOptions.Value.RouteFamilyFor(model.Key),
             Status = GenerationStatus.Queued,
             Warnings = request.Warnings,
             ClientRequestId = clientRequestId,
+            UpstreamRequestId = GenerationId.UpstreamRequestId(id),
             ExternalTaskId = request.ExternalTaskId,
             RequestSummary = request.Summary(),
             CreatedAt = now,
@@ -101,18 +126,21 @@ public sealed partial class GenerationService(
     /// <summary>
     /// Forwards a generation already in the ledger (admitted against its owner's limits) once, and records what the
     /// upstream said. A create the upstream refused outright started nothing, so it is marked refunded and stops
-    /// counting against the owner's budget; one that timed out or answered unreadably may have started, so it keeps counting.
+    /// counting against the owner's budget; one that may have started (<see cref="UpstreamFault.MayHaveStarted"/>) keeps
+    /// counting, with its billing unknown until <see cref="CreateSettlementWorker"/> reads the upstream's usage log.
+    /// The create carries the generation's own <see cref="Generation.UpstreamRequestId"/>, never the caller's id, so
+    /// that log can tell this create from every other.
     /// </summary>
     public async Task<GenerationOutcome> StartAsync(Generation generation, GenerationRequest request)
     {
         var family = generation.RouteFamily;
         var model = request.Model ?? throw new InvalidOperationException("A validated request names a known model.");
-        var clientRequestId = generation.ClientRequestId ?? "";
+        var upstreamRequestId = generation.UpstreamRequestId ?? GenerationId.UpstreamRequestId(generation.Id);
         using var activity = GatewayMetrics.StartCreate(generation);
 
         // The record is in the ledger and the upstream may now start paid work. The caller going away must not cancel
         // the call or leave the record without its upstream id, so only the create timeout bounds it.
-        var result = await upstream.CreateAsync(family, new ForwardedBody(request, family), clientRequestId, CancellationToken.None);
+        var result = await upstream.CreateAsync(family, new ForwardedBody(request, family), upstreamRequestId, CancellationToken.None);
         var now = time.GetUtcNow();
         GenerationChangeKind kind;
 
@@ -144,7 +172,8 @@ public sealed partial class GenerationService(
                 Error = CreateError(fault),
                 UpdatedAt = now,
                 CompletedAt = now,
-                Refunded = fault.Kind is not (UpstreamFaultKind.Timeout or UpstreamFaultKind.GatewayTimeout or UpstreamFaultKind.BadResponse),
+                Refunded = !fault.MayHaveStarted,
+                Billing = fault.MayHaveStarted ? GenerationBilling.Unknown : null,
             };
             LogCreateFailed(logger, generation.Id, model.Id, fault.Kind, fault.StatusCode);
         }
@@ -272,9 +301,12 @@ public sealed partial class GenerationService(
         return await RecordAsync(change, cancellationToken) is not null;
     }
 
-    /// <summary>Finished, with its video settled and no late checks left: it will not change for a long while.</summary>
+    /// <summary>
+    /// Finished, with its video settled, no late checks left and its billing known (one still unknown changes once more,
+    /// in <see cref="CreateSettlementWorker"/>): it will not change for a long while.
+    /// </summary>
     private static bool IsSettled(Generation generation) =>
-        generation.Status.IsTerminal() && generation.NextRefreshAt is null
+        generation.Status.IsTerminal() && generation.NextRefreshAt is null && generation.Billing != GenerationBilling.Unknown
         && generation.Kept?.State is null or KeptVideoState.Stored or KeptVideoState.Failed or KeptVideoState.Expired;
 
     /// <summary>
@@ -324,7 +356,8 @@ public sealed partial class GenerationService(
             await _fetchSlots.WaitAsync(lifetime.ApplicationStopping);
             try
             {
-                result = await upstream.FetchAsync(generation.RouteFamily, generation.UpstreamId!, generation.ClientRequestId, lifetime.ApplicationStopping);
+                result = await upstream.FetchAsync(generation.RouteFamily, generation.UpstreamId!,
+                    GenerationId.UpstreamFetchRequestId(generation.Id), lifetime.ApplicationStopping);
             }
             finally
             {
@@ -386,6 +419,8 @@ public sealed partial class GenerationService(
             "The upstream did not answer the create in time; it may or may not have started the generation."),
         UpstreamFaultKind.BadResponse => new(GenerationErrorCodes.UpstreamBadResponse,
             "The upstream's answer to the create could not be read; it may have started the generation."),
+        UpstreamFaultKind.ServerError when fault.MayHaveStarted => new(GenerationErrorCodes.UpstreamUnavailable,
+            "The connection to the upstream broke after the create was sent; it may have started the generation."),
         UpstreamFaultKind.BadRequest or UpstreamFaultKind.KeyRejected or UpstreamFaultKind.OutOfCredits
             or UpstreamFaultKind.NotFound or UpstreamFaultKind.RateLimited => new(GenerationErrorCodes.UpstreamRejected,
             UpstreamFaults.Describe(fault).Detail),

@@ -74,7 +74,10 @@ public sealed partial class PostgresGenerationStore : SqlLedgerStore, IAsyncDisp
         CREATE INDEX ix_idempotency_keys_expires ON idempotency_keys (expires_at);
         """,
 
-        // Version 2: each generation runs to its end on its own. The version callers see change, when to ask the upstream
+        // Version 2: see MigrationSteps.SettlementAndReplay (the same SQL reads the same in both databases).
+        MigrationSteps.SettlementAndReplay,
+
+        // Version 3: each generation runs to its end on its own. The version callers see change, when to ask the upstream
         // next (the refresh lease), the watchdog's mark, the gateway's own copy of the video, and the secret video links
         // are signed with. Unfinished generations are due at once; succeeded ones from before get their video downloaded.
         """

@@ -27,7 +27,7 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     /// The schema, one step per version, applied in order from the file's <c>PRAGMA user_version</c>. A change is a new
     /// step at the end; a shipped step is never edited.
     /// </summary>
-    private static readonly string[] Migrations =
+    internal static readonly string[] Migrations =
     [
         // Version 1.
         """
@@ -84,7 +84,10 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
         CREATE INDEX ix_idempotency_keys_expires ON idempotency_keys (expires_at);
         """,
 
-        // Version 3: each generation runs to its end on its own. The version callers see change, when to ask the upstream
+        // Version 3: see MigrationSteps.SettlementAndReplay.
+        MigrationSteps.SettlementAndReplay,
+
+        // Version 4: each generation runs to its end on its own. The version callers see change, when to ask the upstream
         // next (the refresh lease), the watchdog's mark, the gateway's own copy of the video, and the secret video links
         // are signed with. Unfinished generations are due at once; succeeded ones from before get their video downloaded.
         """
@@ -615,4 +618,5 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
 /// <summary>Source-generated JSON for the columns the ledger stores as JSON text.</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(IReadOnlyList<GenerationWarning>))]
+[JsonSerializable(typeof(StoredProblem))]
 internal sealed partial class LedgerJsonContext : JsonSerializerContext;

@@ -93,7 +93,7 @@ public static class ProblemCatalog
 
     // Idempotency.
     public static readonly ProblemType InvalidIdempotencyKey = new("invalid_idempotency_key", 400, "The Idempotency-Key is not valid",
-        "The Idempotency-Key header is not 1 to 255 visible ASCII characters.");
+        "The Idempotency-Key header is not 1 to 255 visible ASCII characters, holds a comma, or was sent more than once; nothing was created.");
 
     public static readonly ProblemType IdempotencyKeyReused = new("idempotency_key_reused", 422, "The Idempotency-Key was used for another request",
         "The key was used in the last 24 hours with a different body, or by another user of the same client; use a new key.");
@@ -101,6 +101,10 @@ public static class ProblemCatalog
     public static readonly ProblemType IdempotencyKeyInProgress = new("idempotency_key_in_progress", 409,
         "A request with this Idempotency-Key is still in progress",
         "The first request with this key has not finished; retry with the same key shortly.");
+
+    public static readonly ProblemType CreateInterrupted = new("create_interrupted", 409,
+        "The create under this Idempotency-Key was interrupted",
+        "The gateway stopped while it forwarded the first request with this key, which got no answer. Its generation (`generation_id`) failed with error code `interrupted`, and its `billing` says whether the upstream billed it. Use a new key to try again.");
 
     // Resources.
     public static readonly ProblemType GenerationNotFound = new("generation_not_found", 404, "Generation not found",
@@ -177,7 +181,7 @@ public static class ProblemCatalog
     [
         InvalidRequest, MalformedJson, NotAnObject, UnsupportedMediaType, BodyTooLarge, InvalidQuery, BadRequest,
         Unauthenticated, InvalidCredentials, RateLimited, TooManyInFlight, DailyVideoSecondsExhausted, DailyBudgetExhausted,
-        InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInProgress,
+        InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInProgress, CreateInterrupted,
         GenerationNotFound, ModelNotFound, RouteNotFound, MethodNotAllowed,
         InvalidVideoLink, VideoNotAvailable, VideoExpired, PreconditionFailed, RangeNotSatisfiable, VideoSourceFailed, VideoSourceTimeout,
         UpstreamUnreachable, UpstreamTimeout, UpstreamRejectedRequest, UpstreamKeyRejected, UpstreamOutOfCredits, UpstreamNotFound,

@@ -15,7 +15,7 @@ internal sealed class ProblemResponsesFilter : IOperationFilter
         ["401"] = "No valid client key or user token.",
         ["404"] = "No such resource was issued by this gateway to this caller.",
         ["403"] = "The video link's token is not valid (malformed, expired, or for another generation).",
-        ["409"] = "The first request with this Idempotency-Key has not finished.",
+        ["409"] = "The first request with this Idempotency-Key has not finished, or was cut off by a gateway stop (use a new key).",
         ["410"] = "The video was removed after the retention period.",
         ["412"] = "An If-Match or If-Unmodified-Since header does not match.",
         ["416"] = "The Range asks for bytes past the end.",

@@ -177,7 +177,7 @@ public static class LedgerContract
             var results = await Task.WhenAll(Enumerable.Range(0, 10).Select(async _ => await (await open()).ClaimIdempotencyKeyAsync(claim, None)));
             Assert.Single(results, r => r is null);
         },
-        ["IdempotencyKey_ReleaseOnlyWithoutGeneration_AndExpiredAreDeleted"] = async open =>
+        ["IdempotencyKey_ReleaseDropsAnOpenKeyEvenWithItsGeneration_NeverACompletedOne_AndExpiredAreDeleted"] = async open =>
         {
             var store = await open();
             var claim = new IdempotencyClaim("alpha", "k", "h", T0, T0.AddHours(24));
@@ -185,13 +185,122 @@ public static class LedgerContract
             await store.ReleaseIdempotencyKeyAsync("alpha", "k", None);
             Assert.Null(await store.FindIdempotencyKeyAsync("alpha", "k", T0, None));
 
+            // Refused upstream: the generation is recorded, and the key still goes, so a retry runs afresh.
             await store.ClaimIdempotencyKeyAsync(claim, None);
             await store.AdmitAsync(Minimal(T0) with { OwnerClient = "alpha" }, new AdmissionLimits(null, null, null, Day, Day), "k", None);
+            await store.ReleaseIdempotencyKeyAsync("alpha", "k", None);
+            Assert.Null(await store.FindIdempotencyKeyAsync("alpha", "k", T0, None));
+
+            await store.ClaimIdempotencyKeyAsync(claim, None);
+            await store.AdmitAsync(Minimal(T0) with { OwnerClient = "alpha" }, new AdmissionLimits(null, null, null, Day, Day), "k", None);
+            await store.CompleteIdempotencyKeyAsync("alpha", "k", 202, null, None);
             await store.ReleaseIdempotencyKeyAsync("alpha", "k", None);
             Assert.NotNull(await store.FindIdempotencyKeyAsync("alpha", "k", T0, None));
 
             Assert.Equal(0, await store.DeleteExpiredIdempotencyKeysAsync(T0.AddHours(23), None));
             Assert.Equal(1, await store.DeleteExpiredIdempotencyKeysAsync(T0.AddHours(24), None));
+        },
+        ["IdempotencyKey_CompletedWithAProblem_KeepsItToReplay"] = async open =>
+        {
+            var store = await open();
+            await store.ClaimIdempotencyKeyAsync(new IdempotencyClaim("alpha", "k", "h", T0, T0.AddHours(24)), None);
+            var problem = new StoredProblem("upstream_timeout", 504, "The upstream did not answer within 60 s.", 504);
+
+            await store.CompleteIdempotencyKeyAsync("alpha", "k", 504, problem, None);
+
+            var held = await store.FindIdempotencyKeyAsync("alpha", "k", T0, None);
+            Assert.Equal(504, held!.StatusCode);
+            Assert.Equal("upstream_timeout", held.ProblemCode);
+            Assert.Equal(problem, held.Problem);
+        },
+        ["Sweeps_FindOnlyOldUnansweredCreates_AndConcurrentSettlersSettleEachOnce"] = async open =>
+        {
+            var store = await open();
+            var now = Day.AddHours(12);
+            var stranded = Enumerable.Range(0, 10).Select(i => Minimal(now.AddMinutes(-10).AddSeconds(i)) with { UpstreamRequestId = $"gen.{i}" }).ToList();
+            var others = new[]
+            {
+                Minimal(now.AddMinutes(-10)) with { UpstreamId = "up-1" },
+                Minimal(now.AddSeconds(-5)),
+                Minimal(now.AddMinutes(-10), status: GenerationStatus.Failed),
+            };
+            foreach (var generation in stranded.Concat(others))
+            {
+                await store.InsertAsync(generation, None);
+            }
+
+            var found = await store.FindUnansweredCreatesAsync(now.AddMinutes(-1), 100, None);
+            Assert.Equal(stranded.Select(g => g.Id), found.Select(g => g.Id));
+            Assert.Equal(3, (await store.FindUnansweredCreatesAsync(now.AddMinutes(-1), 3, None)).Count);
+
+            var error = new GenerationError(GenerationErrorCodes.Interrupted, "stopped");
+            var wins = await Task.WhenAll(Enumerable.Range(0, 4).SelectMany(_ => stranded).Select(async g =>
+                await (await open()).SettleInterruptedAsync(g.Id, error, now, None)));
+            Assert.Equal(10, wins.Count(w => w));
+            var settled = await store.FindAsync(stranded[0].Id, None);
+            Assert.Equal(GenerationStatus.Failed, settled!.Status);
+            Assert.Equal(error, settled.Error);
+            Assert.Equal(GenerationBilling.Unknown, settled.Billing);
+            Assert.Equal(now, settled.CompletedAt);
+            Assert.Empty(await store.FindUnansweredCreatesAsync(now.AddMinutes(-1), 100, None));
+            Assert.False(await store.SettleInterruptedAsync(others[0].Id, error, now, None));
+            Assert.Equal(GenerationStatus.Queued, (await store.FindAsync(others[0].Id, None))!.Status);
+            Assert.Equal(0, (await store.UsageAsync("anonymous", Day, Day, None)).InFlight - 2);
+        },
+        ["Sweeps_SettleBillingOnce_AndOnlyNotBilledIsRefunded"] = async open =>
+        {
+            var store = await open();
+            var now = Day.AddHours(12);
+            var billed = Minimal(now.AddHours(-1), status: GenerationStatus.Failed) with
+            {
+                OwnerClient = "alpha", VideoSeconds = 5, Billing = GenerationBilling.Unknown, UpstreamRequestId = "gen.b",
+            };
+            var notBilled = billed with { Id = GenerationId.New(), UpstreamRequestId = "gen.n" };
+            var tooOld = billed with { Id = GenerationId.New(), UpstreamRequestId = "gen.o", CreatedAt = now.AddDays(-8) };
+            var noId = billed with { Id = GenerationId.New(), UpstreamRequestId = null };
+            foreach (var generation in new[] { billed, notBilled, tooOld, noId })
+            {
+                await store.InsertAsync(generation, None);
+            }
+
+            Assert.Equal(new[] { billed.Id, notBilled.Id }.Order(StringComparer.Ordinal),
+                (await store.FindUnknownBillingAsync(now.AddDays(-7), 100, None)).Select(g => g.Id).Order(StringComparer.Ordinal));
+            var wins = await Task.WhenAll(Enumerable.Range(0, 4).Select(async i => await (await open()).SettleBillingAsync(
+                i % 2 == 0 ? billed.Id : notBilled.Id, i % 2 == 0 ? GenerationBilling.Billed : GenerationBilling.NotBilled, now, None)));
+            await store.SettleBillingAsync(billed.Id, GenerationBilling.NotBilled, now, None);
+
+            Assert.Equal(2, wins.Count(w => w));
+            Assert.Equal(GenerationBilling.Billed, (await store.FindAsync(billed.Id, None))!.Billing);
+            Assert.False((await store.FindAsync(billed.Id, None))!.Refunded);
+            Assert.True((await store.FindAsync(notBilled.Id, None))!.Refunded);
+            Assert.Equal(5 + 5, (await store.UsageAsync("alpha", Day, Day, None)).Rows.Sum(r => r.VideoSeconds));
+            Assert.Empty(await store.FindUnknownBillingAsync(now.AddDays(-7), 100, None));
+        },
+        ["Sweeps_CloseTheKeysOfInterruptedCreates_AndDropOldClaimsThatNeverGotOne"] = async open =>
+        {
+            var store = await open();
+            var limits = new AdmissionLimits(null, null, null, Day, Day);
+            var interrupted = Minimal(T0) with { OwnerClient = "alpha" };
+            var running = Minimal(T0) with { OwnerClient = "alpha" };
+            foreach (var (key, generation) in new[] { ("k-interrupted", interrupted), ("k-running", running) })
+            {
+                await store.ClaimIdempotencyKeyAsync(new IdempotencyClaim("alpha", key, "h", T0, T0.AddHours(24)), None);
+                await store.AdmitAsync(generation, limits, key, None);
+            }
+
+            await store.ClaimIdempotencyKeyAsync(new IdempotencyClaim("alpha", "k-orphan-old", "h", T0, T0.AddHours(24)), None);
+            await store.ClaimIdempotencyKeyAsync(new IdempotencyClaim("alpha", "k-orphan-new", "h", T0.AddMinutes(5), T0.AddHours(24)), None);
+            await store.SettleInterruptedAsync(interrupted.Id, new GenerationError(GenerationErrorCodes.Interrupted, "stopped"), T0, None);
+            var answer = new StoredProblem("create_interrupted", 409, "stopped", null);
+
+            Assert.Equal(2, await store.CloseInterruptedIdempotencyKeysAsync(answer, T0.AddMinutes(1), None));
+            Assert.Equal(0, await store.CloseInterruptedIdempotencyKeysAsync(answer, T0.AddMinutes(1), None));
+            var closed = await store.FindIdempotencyKeyAsync("alpha", "k-interrupted", T0, None);
+            Assert.Equal(409, closed!.StatusCode);
+            Assert.Equal(answer, closed.Problem);
+            Assert.False((await store.FindIdempotencyKeyAsync("alpha", "k-running", T0, None))!.IsComplete);
+            Assert.Null(await store.FindIdempotencyKeyAsync("alpha", "k-orphan-old", T0, None));
+            Assert.NotNull(await store.FindIdempotencyKeyAsync("alpha", "k-orphan-new", T0, None));
         },
         ["InitializeTwice_KeepsData_AndIsReachable"] = async open =>
         {

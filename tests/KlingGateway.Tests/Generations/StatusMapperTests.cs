@@ -123,7 +123,7 @@ public sealed class StatusMapperTests
     {
         Assert.Equal(
             ["generation_failed", "unknown_status", "upstream_rejected", "upstream_unavailable", "upstream_timeout", "upstream_bad_response",
-                "deadline_exceeded"],
+                "interrupted", "deadline_exceeded"],
             GenerationErrorCodes.All);
     }
 }
