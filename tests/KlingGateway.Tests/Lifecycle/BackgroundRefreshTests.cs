@@ -81,8 +81,8 @@ public sealed class BackgroundRefreshTests : IAsyncLifetime
         // Not refunded: it may have been billed, so its five seconds still count today.
         Assert.Equal(5, usage.GetProperty("today").GetProperty("video_seconds").GetInt32());
         Assert.Equal(1, metrics.Sum("kling_gateway.generation.watchdog_expiries", ("model", Bodies.V1Pro)));
-        Assert.Contains("\"EventId\":{\"Id\":7010", gateway.ReadLog(), StringComparison.Ordinal);
-        Assert.Contains(id, gateway.ReadLog().Split('\n').Single(l => l.Contains("\"Id\":7010", StringComparison.Ordinal)), StringComparison.Ordinal);
+        var log = await LogWithAsync(gateway, "\"EventId\":{\"Id\":7010");
+        Assert.Contains(id, log.Split('\n').Single(l => l.Contains("\"Id\":7010", StringComparison.Ordinal)), StringComparison.Ordinal);
 
         // With no late window it is not asked about again.
         var upstreamId = await gateway.UpstreamIdAsync(id);
@@ -107,7 +107,7 @@ public sealed class BackgroundRefreshTests : IAsyncLifetime
         Assert.False(late.TryGetProperty("error", out _));
         Assert.Equal(expired.GetProperty("deadline_passed_at").GetDateTimeOffset(), late.GetProperty("deadline_passed_at").GetDateTimeOffset());
         Assert.True(late.GetProperty("completed_at").GetDateTimeOffset() > expired.GetProperty("completed_at").GetDateTimeOffset());
-        Assert.Contains("\"Id\":7011", gateway.ReadLog(), StringComparison.Ordinal);
+        Assert.Contains(id, await LogWithAsync(gateway, "\"Id\":7011"), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -48,6 +48,11 @@ internal static class LifecycleHelpers
     public static async Task<JsonElement> ListedUntilAsync(HttpClient client, string id, Func<JsonElement, bool> condition, string what, TimeSpan? limit = null) =>
         await WaitForAsync<JsonElement?>(() => ListedAsync(client, id), g => condition(g!.Value), what, limit) ?? default;
 
+    /// <summary>The gateway's log once it holds <paramref name="text"/>: lines reach the file from a background writer.</summary>
+    public static async Task<string> LogWithAsync(GatewayFactory gateway, string text) =>
+        (await WaitForAsync<string>(() => Task.FromResult<string?>(gateway.ReadLog()), log => log.Contains(text, StringComparison.Ordinal),
+            $"the log to hold {text}"))!;
+
     public static string? VideoStorage(JsonElement generation) =>
         generation.TryGetProperty("video", out var video) && video.ValueKind == JsonValueKind.Object ? video.GetProperty("storage").GetString() : null;
 

@@ -68,7 +68,7 @@ public sealed class VideoDownloadTests : IAsyncLifetime
 
         Assert.Equal("failed", VideoStorage(settled));
         Assert.Equal(3, FileRequests(upstreamId));
-        Assert.Contains("\"Id\":8012", _gateway.ReadLog(), StringComparison.Ordinal);
+        Assert.Contains(id, await LogWithAsync(_gateway, "\"Id\":8012"), StringComparison.Ordinal);
         // The source serves it again (its fourth request): the link streams it through the gateway.
         using var content = await _gateway.CreateClient().GetAsync($"/v1/generations/{id}/content");
         Assert.Equal(HttpStatusCode.OK, content.StatusCode);
