@@ -22,6 +22,16 @@ internal static class InspectionApi
         group.MapGet("/creates/count", (SimulatorState state) => TypedResults.Ok(new { creates = state.CreateCount }))
             .WithName("SimulatorCreateCount")
             .WithSummary("How many creates were received.");
+        group.MapGet("/fetches/count", (SimulatorState state) => TypedResults.Ok(new { fetches = state.FetchTotal }))
+            .WithName("SimulatorFetchTotal")
+            .WithSummary("How many fetches all generations have had together.");
+        group.MapGet("/files/requests", (SimulatorState state) => TypedResults.Ok(state.FileRequests))
+            .WithName("SimulatorFileRequests")
+            .WithSummary("Every request for a video file, oldest first, with its headers.");
+        group.MapGet("/generations/file-count", ([FromQuery(Name = "generation_id")] string generationId, SimulatorState state) =>
+                TypedResults.Ok(new { requests = state.FileRequestCount(generationId) }))
+            .WithName("SimulatorFileCount")
+            .WithSummary("How many requests a generation's video file has had.");
         group.MapGet("/generations/fetch-count", ([FromQuery(Name = "generation_id")] string generationId, SimulatorState state) =>
                 TypedResults.Ok(new { fetches = state.FetchCount(generationId) }))
             .WithName("SimulatorFetchCount")

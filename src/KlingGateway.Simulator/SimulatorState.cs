@@ -33,7 +33,11 @@ public sealed class SimulatorState
     private readonly Queue<RecordedRequest> _requests = new();
     private readonly ConcurrentDictionary<string, SimulatedGeneration> _generations = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _generationOrder = new();
+    private readonly ConcurrentDictionary<string, SimulatedGeneration> _files = new(StringComparer.Ordinal);
+    private readonly Lock _fileRequestsLock = new();
+    private readonly Queue<RecordedRequest> _fileRequests = new();
     private int _createCount;
+    private long _fetchTotal;
 
     /// <summary>Usage-log rows kept; the oldest are dropped beyond this.</summary>
     internal const int MaxUsageLogEntries = 20_000;
@@ -56,6 +60,25 @@ public sealed class SimulatorState
             }
         }
     }
+
+    /// <summary>Every request for a video file, oldest first (the last 500), kept apart from <see cref="Requests"/>.</summary>
+    public IReadOnlyList<RecordedRequest> FileRequests
+    {
+        get
+        {
+            lock (_fileRequestsLock)
+            {
+                return [.. _fileRequests];
+            }
+        }
+    }
+
+    /// <summary>How many authorized fetches of known generations arrived, for all generations together.</summary>
+    public long FetchTotal => Interlocked.Read(ref _fetchTotal);
+
+    /// <summary>How many requests a generation's video file has had; 0 if unknown.</summary>
+    public int FileRequestCount(string upstreamId) =>
+        _generations.TryGetValue(upstreamId, out var generation) ? generation.FileRequests : 0;
 
     /// <summary>How many POSTs reached a create route, whatever the answer (so a retried create shows).</summary>
     public int CreateCount => Volatile.Read(ref _createCount);
@@ -102,7 +125,13 @@ public sealed class SimulatorState
             _requests.Clear();
         }
 
+        lock (_fileRequestsLock)
+        {
+            _fileRequests.Clear();
+        }
+
         Interlocked.Exchange(ref _createCount, 0);
+        Interlocked.Exchange(ref _fetchTotal, 0);
         foreach (var generation in _generations.Values)
         {
             generation.ResetFetchCount();
@@ -122,6 +151,20 @@ public sealed class SimulatorState
     }
 
     internal void CountCreate() => Interlocked.Increment(ref _createCount);
+
+    internal void CountFetch() => Interlocked.Increment(ref _fetchTotal);
+
+    internal void RecordFileRequest(RecordedRequest request)
+    {
+        lock (_fileRequestsLock)
+        {
+            _fileRequests.Enqueue(request);
+            while (_fileRequests.Count > MaxRecordedRequests)
+            {
+                _fileRequests.Dequeue();
+            }
+        }
+    }
 
     internal void AddToUsageLog(UsageLogEntry entry)
     {
@@ -159,12 +202,19 @@ public sealed class SimulatorState
     internal void Add(SimulatedGeneration generation)
     {
         _generations[generation.Id] = generation;
+        _files[generation.FileName] = generation;
         _generationOrder.Enqueue(generation.Id);
         while (_generationOrder.Count > MaxGenerations && _generationOrder.TryDequeue(out var oldest))
         {
-            _generations.TryRemove(oldest, out _);
+            if (_generations.TryRemove(oldest, out var removed))
+            {
+                _files.TryRemove(removed.FileName, out _);
+            }
         }
     }
+
+    internal SimulatedGeneration? FindByFile(string fileName) =>
+        _files.TryGetValue(fileName, out var generation) ? generation : null;
 
     internal SimulatedGeneration? Find(string id) =>
         _generations.TryGetValue(id, out var generation) ? generation : null;

@@ -34,10 +34,9 @@ internal static class UpstreamApi
             .WithSummary("Fetches a simulated generation (legacy Kling route).");
 
         // Video links need no key, as the upstream's CDN links need none.
-        app.MapMethods("/files/{name}.mp4", [HttpMethods.Get, HttpMethods.Head], (string name) =>
-                Results.File(SampleVideo.Bytes, SampleVideo.ContentType, enableRangeProcessing: true))
+        app.MapMethods("/files/{name}.mp4", [HttpMethods.Get, HttpMethods.Head], VideoFiles.ServeAsync)
             .WithName("SimulatedVideoFile")
-            .WithSummary("Serves the sample video every completed generation links to.");
+            .WithSummary("Serves the video a completed generation links to (the sample, or as its video directives say).");
 
         return app;
     }
@@ -157,6 +156,7 @@ internal static class UpstreamApi
         }
 
         var number = generation.CountFetch();
+        services.State.CountFetch();
         var scenario = generation.Scenario.With(header, services.Logger);
         if (scenario.FetchDelay is { } delay && !await DelayAsync(http, delay, services.Logger))
         {

@@ -1,9 +1,11 @@
 using KlingGateway.Access;
 using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
+using KlingGateway.Lifecycle;
 using KlingGateway.Models;
 using KlingGateway.Playground;
 using KlingGateway.Upstream;
+using KlingGateway.Videos;
 
 // A container health check (`dotnet KlingGateway.dll --probe`): answered before any host is built.
 if (Probe.IsRequested(args))
@@ -21,6 +23,8 @@ builder.Services.AddGatewayLimits();
 builder.Services.AddGenerationValidation();
 builder.Services.AddUpstream();
 builder.Services.AddGenerations(builder.Configuration);
+builder.Services.AddGenerationLifecycle();
+builder.Services.AddVideos();
 builder.Services.AddGatewayAccess();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
@@ -38,6 +42,7 @@ app.UseGatewayAccess();
 app.MapGet("/", PlaygroundEndpoints.Home).ExcludeFromDescription();
 app.MapModels();
 app.MapGenerations();
+app.MapVideoContent();
 app.MapCompatibleRoutes();
 app.MapUsage();
 app.MapGatewayHealthChecks();

@@ -2,6 +2,7 @@ using KlingGateway.Access;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
+using KlingGateway.Videos;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using IDiagnosticContext = Serilog.IDiagnosticContext;
@@ -50,23 +51,25 @@ public static class CompatibleApi
             .WithName($"Get{name}Compatible")
             .WithSummary($"Read a generation ({name.ToLowerInvariant()} upstream route, compatible)")
             .WithDescription("The AI/ML API's fetch route for gateway ids: {id, status (queued|generating|completed|error), video, " +
-                             "error, meta}. Poll until the status is neither queued nor generating.")
+                             "error, meta}. Poll until the status is neither queued nor generating. video.url is the gateway's own " +
+                             "link to the video, which works without credentials (Videos:CompatibleVideoUrl=upstream passes the " +
+                             "upstream's URL through instead).")
             .ProducesValidationProblem()
             .ProducesStatusProblems();
     }
 
     private static async Task<Results<Ok<CompatibleGeneration>, ProblemHttpResult>> Create(
-        GenerationRequest request, HttpContext context, GuardedCreates creates, IDiagnosticContext requestLog)
+        GenerationRequest request, HttpContext context, GuardedCreates creates, IDiagnosticContext requestLog, VideoLinks links)
     {
         requestLog.SetModel(request.ModelId);
         var answer = await creates.CreateAsync(request, context, StatusCodes.Status200OK);
         return answer.Problem is { } problem
             ? problem
-            : TypedResults.Ok(CompatibleGeneration.From(answer.Generation!, withWarnings: true));
+            : TypedResults.Ok(CompatibleGeneration.From(answer.Generation!, withWarnings: true, links.DescribeCompatible(answer.Generation!, context.Request)));
     }
 
     private static async Task<Results<Ok<CompatibleGeneration>, ValidationProblem, ProblemHttpResult>> Get(
-        HttpContext context, GenerationService generations, UpstreamFaults faults, IDiagnosticContext requestLog, [FromQuery(Name = "generation_id")] string? generationId = null)
+        HttpContext context, GenerationService generations, UpstreamFaults faults, IDiagnosticContext requestLog, VideoLinks links, [FromQuery(Name = "generation_id")] string? generationId = null)
     {
         if (string.IsNullOrWhiteSpace(generationId))
         {
@@ -77,6 +80,6 @@ public static class CompatibleApi
         var (generation, problem) = await GenerationProblems.ReadAsync(generationId, context, generations, faults, requestLog);
         return problem is not null
             ? problem
-            : TypedResults.Ok(CompatibleGeneration.From(generation!, withWarnings: false));
+            : TypedResults.Ok(CompatibleGeneration.From(generation!, withWarnings: false, links.DescribeCompatible(generation!, context.Request)));
     }
 }

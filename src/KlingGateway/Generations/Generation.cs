@@ -86,6 +86,27 @@ public sealed record Generation
     public bool Refunded { get; init; }
 
     /// <summary>
+    /// The resource's version: 0 at insert, one more for every change a caller can see (status, video, error). A change
+    /// is written only over the version it was computed from, so two writers never undo each other.
+    /// </summary>
+    public long Version { get; init; }
+
+    /// <summary>
+    /// When the upstream should next be asked about this generation; <see langword="null"/> once nobody needs to ask
+    /// again. Claiming a refresh moves it one interval ahead in one conditional update, which is the lease that keeps
+    /// replicas from fetching the same generation twice in an interval.
+    /// </summary>
+    public DateTimeOffset? NextRefreshAt { get; init; }
+
+    /// <summary>Refreshes in a row that ended in an upstream fault; the next one waits longer (backoff).</summary>
+    public int RefreshFailures { get; init; }
+
+    /// <summary>When the watchdog declared it failed for running past the deadline (kept after a late success).</summary>
+    public DateTimeOffset? DeadlinePassedAt { get; init; }
+
+    /// <summary>The gateway's own copy of the video, once the generation succeeded with one; null when none is kept.</summary>
+    public KeptVideo? Kept { get; init; }
+    /// <summary>
     /// Whether the upstream billed a create whose outcome the gateway never learned from its answer (it timed out, the
     /// answer was unreadable, or the gateway stopped before it arrived): <see cref="GenerationBilling.Unknown"/> until
     /// the upstream's usage log says. Null for every other generation: the create's answer said what happened.
@@ -132,6 +153,43 @@ public static class GenerationBillingText
         _ => throw new InvalidDataException($"The ledger holds an unknown billing state '{text}'."),
     };
 }
+
+/// <summary>Where the gateway's own copy of a generation's video stands.</summary>
+public enum KeptVideoState
+{
+    /// <summary>To be downloaded from the upstream's URL (or being downloaded).</summary>
+    Pending,
+
+    /// <summary>In the gateway's storage, served by the content route.</summary>
+    Stored,
+
+    /// <summary>The download gave up; the content route streams from the upstream's URL instead.</summary>
+    Failed,
+
+    /// <summary>Removed by the retention sweep; the content route answers 410.</summary>
+    Expired,
+}
+
+/// <summary>The gateway's own copy of a video and how getting it went.</summary>
+/// <param name="State">Pending, stored, failed or expired.</param>
+/// <param name="Attempts">Download attempts started so far.</param>
+/// <param name="NextAttemptAt">While pending: when the next attempt may start (also the lease of a running one).</param>
+/// <param name="Key">The storage key, once stored.</param>
+/// <param name="Size">Bytes, once stored.</param>
+/// <param name="ContentType">The media type checked at download, once stored.</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the stored bytes.</param>
+/// <param name="StoredAt">When it was stored.</param>
+/// <param name="Error">Why the last attempt failed, when it did.</param>
+public sealed record KeptVideo(
+    KeptVideoState State,
+    int Attempts = 0,
+    DateTimeOffset? NextAttemptAt = null,
+    string? Key = null,
+    long? Size = null,
+    string? ContentType = null,
+    string? Sha256 = null,
+    DateTimeOffset? StoredAt = null,
+    string? Error = null);
 
 /// <summary>Who a generation belongs to: a client and, optionally, one of the company's users.</summary>
 /// <param name="Client">The client name from configuration (<c>Auth:Clients:{name}</c>), or <see cref="AnonymousClient"/>.</param>
@@ -186,6 +244,11 @@ public static class GenerationErrorCodes
     public const string UpstreamBadResponse = "upstream_bad_response";
 
     /// <summary>
+    /// The generation had not finished when <c>Generations:Deadline</c> ran out (the watchdog). It may have been billed,
+    /// so it is not refunded; the gateway keeps asking the upstream for a while, and a late video is still kept.
+    /// </summary>
+    public const string DeadlineExceeded = "deadline_exceeded";
+    /// <summary>
     /// The gateway stopped (a crash, a kill) before it recorded the upstream's answer to the create; the row was settled
     /// by <see cref="CreateSettlementWorker"/> once it was older than any create can take. Its billing says whether the
     /// upstream started (and billed) it.
@@ -202,5 +265,6 @@ public static class GenerationErrorCodes
         UpstreamTimeout,
         UpstreamBadResponse,
         Interrupted,
+        DeadlineExceeded,
     ];
 }

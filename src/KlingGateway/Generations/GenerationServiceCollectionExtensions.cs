@@ -18,6 +18,12 @@ public static class GenerationServiceCollectionExtensions
             .Validate(o => o.StatusRefreshInterval > TimeSpan.Zero, "Generations:StatusRefreshInterval must be positive (e.g. 00:00:05).")
             .Validate(o => o.MaxPageSize is >= 1 and <= 1000 && o.DefaultPageSize >= 1 && o.DefaultPageSize <= o.MaxPageSize,
                 "Generations:DefaultPageSize must be between 1 and Generations:MaxPageSize (at most 1000).")
+            .Validate(o => o.MaxConcurrentRefreshes is >= 1 and <= 1024,
+                "Generations:MaxConcurrentRefreshes (Generations__MaxConcurrentRefreshes) must be between 1 and 1024.")
+            .Validate(o => o.Deadline > o.StatusRefreshInterval,
+                "Generations:Deadline (Generations__Deadline) must be longer than Generations:StatusRefreshInterval (e.g. 00:30:00).")
+            .Validate(o => o.LateCheckWindow >= TimeSpan.Zero && o.LateCheckInterval > TimeSpan.Zero,
+                "Generations:LateCheckWindow must not be negative and Generations:LateCheckInterval must be positive (e.g. 1.00:00:00 and 00:05:00).")
             .Validate(o => o.SettlementInterval >= TimeSpan.FromSeconds(1) && o.SettlementInterval <= TimeSpan.FromHours(1),
                 "Generations:SettlementInterval must be between 00:00:01 and 01:00:00.")
             .Validate<IOptions<AimlApiOptions>>((o, upstream) => o.InterruptedAfterFor(upstream.Value.CreateTimeout) > upstream.Value.CreateTimeout

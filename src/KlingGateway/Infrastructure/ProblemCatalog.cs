@@ -119,6 +119,28 @@ public static class ProblemCatalog
     public static readonly ProblemType MethodNotAllowed = new("method_not_allowed", 405, "Method not allowed",
         "The route exists but does not take this HTTP method.");
 
+    // Videos (the content route).
+    public static readonly ProblemType InvalidVideoLink = new("invalid_video_link", 403, "The video link is not valid",
+        "The link's token is malformed, has expired, or was made for another generation: read the generation again for a fresh `video.url`, or send your credentials.");
+
+    public static readonly ProblemType VideoNotAvailable = new("video_not_available", 404, "The generation has no video",
+        "The generation is queued, processing or failed, so there is no video to serve; `status` says which.");
+
+    public static readonly ProblemType VideoExpired = new("video_expired", 410, "The video has expired",
+        "The gateway kept the video for Storage:Retention after the generation completed and has removed it.");
+
+    public static readonly ProblemType PreconditionFailed = new("precondition_failed", 412, "A precondition failed",
+        "An If-Match or If-Unmodified-Since header of the request does not match the video.");
+
+    public static readonly ProblemType RangeNotSatisfiable = new("range_not_satisfiable", 416, "The range cannot be served",
+        "The Range header asks for bytes past the end of the video.");
+
+    public static readonly ProblemType VideoSourceFailed = new("video_source_failed", 502, "The video's source failed",
+        "The video is not stored yet and its source (the upstream's file host) answered with an error or could not be reached; `source_status` says what it answered.");
+
+    public static readonly ProblemType VideoSourceTimeout = new("video_source_timeout", 504, "The video's source did not answer in time",
+        "The video is not stored yet and its source (the upstream's file host) did not answer in time. Try again shortly.");
+
     // The upstream (UpstreamFaults maps each upstream fault to one of these).
     public static readonly ProblemType UpstreamUnreachable = new("upstream_unreachable", 502, "The upstream could not be reached",
         "The gateway could not connect to the AI/ML API. Try again shortly.");
@@ -161,6 +183,7 @@ public static class ProblemCatalog
         Unauthenticated, InvalidCredentials, RateLimited, TooManyInFlight, DailyVideoSecondsExhausted, DailyBudgetExhausted,
         InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInProgress, CreateInterrupted,
         GenerationNotFound, ModelNotFound, RouteNotFound, MethodNotAllowed,
+        InvalidVideoLink, VideoNotAvailable, VideoExpired, PreconditionFailed, RangeNotSatisfiable, VideoSourceFailed, VideoSourceTimeout,
         UpstreamUnreachable, UpstreamTimeout, UpstreamRejectedRequest, UpstreamKeyRejected, UpstreamOutOfCredits, UpstreamNotFound,
         UpstreamRateLimited, UpstreamError, UpstreamUnavailable, UpstreamBadResponse,
         InternalError,
@@ -182,7 +205,9 @@ public static class ProblemCatalog
         404 => RouteNotFound,
         405 => MethodNotAllowed,
         413 => BodyTooLarge,
+        412 => PreconditionFailed,
         415 => UnsupportedMediaType,
+        416 => RangeNotSatisfiable,
         429 => RateLimited,
         500 => InternalError,
         _ => null,

@@ -191,7 +191,9 @@ public sealed class UpstreamRetryPipeline
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = settings.FetchRetryDelay,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result.Fault?.IsTransient == true),
+                // A 503 that names its Retry-After is not retried a moment later: the caller, or the whole background
+                // worker (Lifecycle/UpstreamPacer.cs), waits as long as it says.
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result.Fault is { IsTransient: true, RetryAfter: null }),
             });
         }
 

@@ -53,7 +53,7 @@ public sealed partial class DeployManifestTests(GatewayFactory gateway) : IClass
         var present = Directory.GetFiles(baseDirectory, "*.yaml").Select(f => Path.GetFileName(f)!).Where(f => f != "kustomization.yaml").Order().ToList();
         Assert.Equal(present, listed);
         Assert.Equal(
-            ["ConfigMap", "ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget", "Service"],
+            ["ConfigMap", "ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "PersistentVolumeClaim", "PodDisruptionBudget", "Service"],
             Base().Select(d => (string)d["kind"]!).Order().ToList());
     }
 
@@ -118,6 +118,35 @@ public sealed partial class DeployManifestTests(GatewayFactory gateway) : IClass
         // Kubernetes waits long enough for the shutdown timeout to let creates in flight finish.
         var shutdown = TimeSpan.Parse((string)settings["Gateway__ShutdownTimeout"]!, System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(int.Parse((string)pod["terminationGracePeriodSeconds"]!) > shutdown.TotalSeconds);
+    }
+
+    [Fact]
+    public void Videos_AreKeptOnAClaimOfTheirOwn_WhereTheAppKeepsThem_SharedReadWriteManyInThePostgresOverlay()
+    {
+        var container = Container();
+        var pod = Deployment()["spec"]!["template"]!["spec"]!;
+        var settings = Base().Single(d => (string?)d["kind"] == "ConfigMap" && (string?)d["metadata"]!["name"] == "kling-gateway-settings")["data"]!;
+        // Storage:Path is unset, so the app keeps videos beside the ledger.
+        Assert.Null(settings["Storage__Path"]);
+        var storage = new KlingGateway.Videos.StorageOptions().ResolveDirectory("/app", (string)settings["Ledger__Path"]!);
+        var mounts = container["volumeMounts"]!.AsArray().ToDictionary(m => (string)m!["name"]!, m => (string)m!["mountPath"]!);
+        var volume = mounts.Single(m => m.Value == storage).Key;
+        var claim = (string)pod["volumes"]!.AsArray().Single(v => (string)v!["name"]! == volume)!["persistentVolumeClaim"]!["claimName"]!;
+        var baseClaim = Base().Single(d => (string?)d["kind"] == "PersistentVolumeClaim" && (string?)d["metadata"]!["name"] == claim);
+        Assert.Equal(["ReadWriteOnce"], baseClaim["spec"]!["accessModes"]!.AsArray().Select(a => (string)a!));
+
+        var overlay = Path.Combine(Root, "deploy", "overlays", "postgres");
+        var shared = Directory.GetFiles(overlay, "*.yaml").SelectMany(Documents)
+            .Single(d => (string?)d["kind"] == "PersistentVolumeClaim" && (string?)d["metadata"]!["name"] == claim);
+        Assert.Equal(["ReadWriteMany"], shared["spec"]!["accessModes"]!.AsArray().Select(a => (string)a!));
+        var patches = Documents(Path.Combine(overlay, "kustomization.yaml")).Single()["patches"]!.AsArray().Select(p => (string)p!["path"]!);
+        // The patch is applied: the overlay's kustomization lists the file that holds it.
+        Assert.Contains(patches, p => Documents(Path.Combine(overlay, p))
+            .Any(d => (string?)d["kind"] == "PersistentVolumeClaim" && (string?)d["metadata"]!["name"] == claim && d["spec"]?["accessModes"] is not null));
+
+        var compose = Documents(Path.Combine(Root, "docker-compose.yml")).Single();
+        Assert.Contains($"videos:{storage}", compose["services"]!["gateway"]!["volumes"]!.AsArray().Select(v => (string)v!));
+        Assert.Contains($"mkdir -p {storage}", Dockerfile, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -312,6 +312,94 @@ public static class LedgerContract
             AssertSame(generation, await another.FindAsync(generation.Id, None));
             Assert.True(await another.IsReachableAsync(None));
         },
+        ["ClaimRefresh_OfManyAtOnce_OnlyOneWins_AndOnlyWhenDue"] = async open =>
+        {
+            var store = await open();
+            var generation = Minimal(T0) with { UpstreamId = "up-1", NextRefreshAt = T0.AddSeconds(5) };
+            await store.InsertAsync(generation, None);
+            Assert.Null(await store.ClaimRefreshAsync(generation.Id, T0.AddSeconds(4), T0.AddSeconds(9), None));
+
+            // Twelve claimants on their own connections (replicas, the worker, readers) at the same due moment.
+            var claims = await Task.WhenAll(Enumerable.Range(0, 12).Select(async _ =>
+                await (await open()).ClaimRefreshAsync(generation.Id, T0.AddSeconds(5), T0.AddSeconds(10), None)));
+
+            var won = Assert.Single(claims, c => c is not null)!;
+            Assert.Equal(T0.AddSeconds(10), won.NextRefreshAt);
+            Assert.Null(await store.ClaimRefreshAsync(generation.Id, T0.AddSeconds(9), T0.AddSeconds(14), None));
+            Assert.NotNull(await store.ClaimRefreshAsync(generation.Id, T0.AddSeconds(10), T0.AddSeconds(15), None));
+        },
+        ["ClaimDueRefreshes_TakesOnlyDueRows_LongestDueFirst_EachOnce"] = async open =>
+        {
+            var store = await open();
+            var rows = Enumerable.Range(0, 30).Select(i => Minimal(T0) with { UpstreamId = $"up-{i}", NextRefreshAt = T0.AddSeconds(i) }).ToList();
+            var finished = Minimal(T0, status: GenerationStatus.Succeeded) with { UpstreamId = "up-done" };
+            foreach (var g in rows.Append(finished))
+            {
+                await store.InsertAsync(g, None);
+            }
+
+            var now = T0.AddSeconds(19);
+            var first = await store.ClaimDueRefreshesAsync(now, now.AddSeconds(5), 5, None);
+            Assert.Equal(rows.Take(5).Select(g => g.Id).Order(), first.Select(g => g.Id).Order());
+
+            var batches = await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+                await (await open()).ClaimDueRefreshesAsync(now, now.AddSeconds(5), 8, None)));
+
+            var claimed = batches.SelectMany(b => b).Select(g => g.Id).ToList();
+            Assert.Equal(claimed.Count, claimed.Distinct().Count());
+            Assert.Equal(rows.Skip(5).Take(15).Select(g => g.Id).Order(), claimed.Order());
+            Assert.All(batches.SelectMany(b => b), g => Assert.Equal(now.AddSeconds(5), g.NextRefreshAt));
+            Assert.Empty(await store.ClaimDueRefreshesAsync(now, now.AddSeconds(5), 8, None));
+        },
+        ["RecordChange_OverAStaleVersion_WritesNothing_AndVisibleChangesTakeANewVersion"] = async open =>
+        {
+            var store = await open();
+            var generation = Minimal(T0) with { UpstreamId = "up-1" };
+            await store.InsertAsync(generation, None);
+
+            var checkedOnly = await store.RecordChangeAsync(new GenerationChange(GenerationChangeKind.Checked,
+                generation with { NextRefreshAt = T0.AddSeconds(5) }, ExpectedVersion: 0), None);
+            var progressed = await store.RecordChangeAsync(new GenerationChange(GenerationChangeKind.Progressed,
+                generation with { Status = GenerationStatus.Processing }, ExpectedVersion: 0), None);
+            var stale = await store.RecordChangeAsync(new GenerationChange(GenerationChangeKind.Failed,
+                generation with { Status = GenerationStatus.Failed }, ExpectedVersion: 0), None);
+
+            Assert.Equal(0, checkedOnly!.Version);
+            Assert.Equal(1, progressed!.Version);
+            Assert.Null(stale);
+            var stored = await store.FindAsync(generation.Id, None);
+            Assert.Equal(GenerationStatus.Processing, stored!.Status);
+            Assert.Equal(1, stored.Version);
+        },
+        ["ClaimDueDownloads_CountsTheAttempt_AndLeasesIt"] = async open =>
+        {
+            var store = await open();
+            var pending = Minimal(T0, status: GenerationStatus.Succeeded) with { Kept = new KeptVideo(KeptVideoState.Pending, NextAttemptAt: T0) };
+            var later = Minimal(T0, status: GenerationStatus.Succeeded) with { Kept = new KeptVideo(KeptVideoState.Pending, NextAttemptAt: T0.AddMinutes(1)) };
+            var stored = Minimal(T0, status: GenerationStatus.Succeeded) with { Kept = new KeptVideo(KeptVideoState.Stored, 1, null, "k", 1, "video/mp4", "ab", T0) };
+            foreach (var g in new[] { pending, later, stored })
+            {
+                await store.InsertAsync(g, None);
+            }
+
+            var claims = await Task.WhenAll(Enumerable.Range(0, 6).Select(async _ =>
+                await (await open()).ClaimDueDownloadsAsync(T0.AddSeconds(1), T0.AddMinutes(5), 10, None)));
+
+            var claimed = Assert.Single(claims.SelectMany(c => c));
+            Assert.Equal(pending.Id, claimed.Id);
+            Assert.Equal(1, claimed.Kept!.Attempts);
+            Assert.Equal(T0.AddMinutes(5), claimed.Kept.NextAttemptAt);
+            // Four minutes on: the other pending one is due, the leased one is not (its lease runs five).
+            Assert.Equal([later.Id], (await store.ClaimDueDownloadsAsync(T0.AddMinutes(4), T0.AddMinutes(9), 10, None)).Select(g => g.Id));
+        },
+        ["Secret_IsAddedOnce_AndEveryoneReadsTheFirst"] = async open =>
+        {
+            var values = await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+                await (await open()).GetOrAddSecretAsync("test-secret", $"candidate-{i}", None)));
+
+            Assert.Single(values.Distinct());
+            Assert.StartsWith("candidate-", values[0], StringComparison.Ordinal);
+        },
     };
 
     public static TheoryData<string> Names()

@@ -104,6 +104,12 @@ internal static class SampleGenerations
         CompletedAt = new DateTimeOffset(2026, 11, 22, 8, 3, 59, TimeSpan.Zero).AddTicks(9_999_999),
         RefreshedAt = new DateTimeOffset(2026, 11, 22, 3, 4, 0, TimeSpan.FromHours(-5)).AddTicks(1),
         Billing = GenerationBilling.Billed,
+        Version = 3,
+        NextRefreshAt = new DateTimeOffset(2026, 11, 22, 8, 5, 0, TimeSpan.Zero).AddTicks(3),
+        RefreshFailures = 2,
+        DeadlinePassedAt = new DateTimeOffset(2026, 11, 22, 8, 30, 0, TimeSpan.Zero).AddTicks(5),
+        Kept = new KeptVideo(KeptVideoState.Stored, 2, new DateTimeOffset(2026, 11, 22, 8, 6, 0, TimeSpan.Zero), "gen_x.mp4", 5_150_376,
+            "video/mp4", "ab12cd", new DateTimeOffset(2026, 11, 22, 8, 7, 0, TimeSpan.Zero).AddTicks(11), "a retried fault"),
     };
 
     /// <summary>
@@ -123,6 +129,11 @@ internal static class SampleGenerations
         RefreshedAt = update.RefreshedAt,
         Refunded = update.Refunded,
         Billing = update.Billing,
+        NextRefreshAt = update.NextRefreshAt,
+        RefreshFailures = update.RefreshFailures,
+        DeadlinePassedAt = update.DeadlinePassedAt,
+        Kept = update.Kept,
+        Version = created.Version + 1,
     };
 
     /// <summary>Asserts two generations hold the same values (the list is compared by content, not reference).</summary>

@@ -129,7 +129,7 @@ public sealed class SqliteGenerationStoreTests : IDisposable
         await store.UpdateAsync(done, None);
 
         AssertSame(first, await store.FindAsync(first.Id, None));
-        AssertSame(done, await store.FindAsync(second.Id, None));
+        AssertSame(done with { Version = 1 }, await store.FindAsync(second.Id, None));
     }
 
     [Fact]
@@ -396,8 +396,8 @@ public sealed class SqliteGenerationStoreTests : IDisposable
         await _ledger.Open().InitializeAsync(None);
 
         AssertSame(generation, await store.FindAsync(generation.Id, None));
-        Assert.Equal(3L, await _ledger.ScalarAsync("PRAGMA user_version;"));
-        Assert.Equal(3, SqliteGenerationStore.SchemaVersion);
+        Assert.Equal((long)SqliteGenerationStore.SchemaVersion, await _ledger.ScalarAsync("PRAGMA user_version;"));
+        Assert.Equal(4, SqliteGenerationStore.SchemaVersion);
     }
 
     [Fact]
@@ -419,7 +419,7 @@ public sealed class SqliteGenerationStoreTests : IDisposable
 
         var store = await _ledger.OpenInitializedAsync();
 
-        Assert.Equal(3L, await _ledger.ScalarAsync("PRAGMA user_version;"));
+        Assert.Equal((long)SqliteGenerationStore.SchemaVersion, await _ledger.ScalarAsync("PRAGMA user_version;"));
         Assert.Null(await store.FindIdempotencyKeyAsync("alpha", "refused", T0, None));
         Assert.Equal("upstream_timeout", (await store.FindIdempotencyKeyAsync("alpha", "timeout", T0, None))!.ProblemCode);
         Assert.Equal(GenerationBilling.Unknown, (await store.FindAsync("gen_timeout", None))!.Billing);
@@ -439,8 +439,8 @@ public sealed class SqliteGenerationStoreTests : IDisposable
         Assert.True(File.Exists(_ledger.FilePath));
         Assert.Equal("wal", await _ledger.ScalarAsync("PRAGMA journal_mode;"));
         Assert.Equal(
-            "ix_generations_billing_unknown,ix_generations_created,ix_generations_model,ix_generations_owner,ix_generations_status,"
-            + "ix_generations_unanswered,ix_generations_upstream_id",
+            "ix_generations_billing_unknown,ix_generations_created,ix_generations_model,ix_generations_next_refresh,ix_generations_owner,"
+            + "ix_generations_status,ix_generations_unanswered,ix_generations_upstream_id,ix_generations_video_due,ix_generations_video_kept",
             await _ledger.ScalarAsync(
                 "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master " +
                 "WHERE type = 'index' AND tbl_name = 'generations' AND name LIKE 'ix_%' ORDER BY name);"));
