@@ -116,6 +116,9 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
             value TEXT NOT NULL
         ) STRICT;
         """,
+
+        // Version 5: the event log, the webhook outbox and the callback URL (Events/EventMigrations.cs).
+        Events.EventMigrations.Sqlite,
     ];
 
     private readonly string _connectionString;
@@ -154,12 +157,14 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     private readonly ILogger<SqliteGenerationStore> _logger;
 
     public SqliteGenerationStore(
-        IOptions<LedgerOptions> options, IHostEnvironment environment, ILogger<SqliteGenerationStore> logger)
-        : this(options.Value.ResolveFullPath(environment.ContentRootPath), logger)
+        IOptions<LedgerOptions> options, IHostEnvironment environment, ILogger<SqliteGenerationStore> logger, Events.ChangeFeed? feed = null)
+        : this(options.Value.ResolveFullPath(environment.ContentRootPath), logger, feed: feed)
     {
     }
 
-    internal SqliteGenerationStore(string fullPath, ILogger<SqliteGenerationStore> logger, CheckpointPolicy? checkpoints = null)
+    internal SqliteGenerationStore(
+        string fullPath, ILogger<SqliteGenerationStore> logger, CheckpointPolicy? checkpoints = null, Events.ChangeFeed? feed = null)
+        : base(feed)
     {
         FullPath = fullPath;
         _logger = logger;
