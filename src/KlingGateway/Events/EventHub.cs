@@ -61,6 +61,8 @@ public sealed partial class EventHub : BackgroundService
     private readonly ConcurrentDictionary<string, int> _perClient = new(StringComparer.Ordinal);
     private readonly Dictionary<long, DateTimeOffset> _late = [];
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _publishLock = new();
+    private long _initialHigh = -1;
     private int _total;
     private long _high = -1;
     private DateTimeOffset? _gapSince;
@@ -86,6 +88,16 @@ public sealed partial class EventHub : BackgroundService
 
     /// <summary>Completes once the hub knows where the log ends (the first read after the start).</summary>
     public Task Started => _started.Task;
+
+    /// <summary>
+    /// Where a subscription's live events begin: every event after this sequence reaches its queue, none up to it does.
+    /// Read after <see cref="Started"/>.
+    /// </summary>
+    public long LiveAfter(Subscription subscription)
+    {
+        ArgumentNullException.ThrowIfNull(subscription);
+        return subscription.StartHigh >= 0 ? subscription.StartHigh : Interlocked.Read(ref _initialHigh);
+    }
 
     /// <summary>
     /// Opens a subscription to one generation's events (<paramref name="generationId"/>) or to every event
@@ -119,7 +131,14 @@ public sealed partial class EventHub : BackgroundService
         }
 
         var subscription = new Subscription(this, client, generationId, owner);
-        Register(subscription);
+        // Under the publish lock: every event up to the high mark was handed on before this subscription existed, every
+        // later one reaches its queue. A stream replays the first kind from the log and reads the second live.
+        lock (_publishLock)
+        {
+            Register(subscription);
+            subscription.StartHigh = _high;
+        }
+
         refusal = SubscriptionRefusal.None;
         _metrics.Opened(generationId is null);
         if (_stopping)
@@ -200,7 +219,13 @@ public sealed partial class EventHub : BackgroundService
                 {
                     if (_high < 0)
                     {
-                        Interlocked.Exchange(ref _high, await _log.LatestSequenceAsync(stoppingToken));
+                        var latest = await _log.LatestSequenceAsync(stoppingToken);
+                        lock (_publishLock)
+                        {
+                            Interlocked.Exchange(ref _initialHigh, latest);
+                            Interlocked.Exchange(ref _high, latest);
+                        }
+
                         _started.TrySetResult();
                     }
 
@@ -253,8 +278,11 @@ public sealed partial class EventHub : BackgroundService
                 }
 
                 _gapSince = null;
-                Publish(generationEvent, late: false);
-                Interlocked.Exchange(ref _high, generationEvent.Sequence);
+                lock (_publishLock)
+                {
+                    Publish(generationEvent, late: false);
+                    Interlocked.Exchange(ref _high, generationEvent.Sequence);
+                }
             }
 
             if (batch.Count < Page)
@@ -463,6 +491,9 @@ public sealed class Subscription : IDisposable
 
     /// <summary>Whose generations an all-generations stream follows; null with no generation id: every one (an admin).</summary>
     public GenerationOwner? Owner { get; }
+
+    /// <summary>The hub's high mark when this subscription joined (-1 before the hub had read the log's end).</summary>
+    internal long StartHigh { get; set; } = -1;
 
     /// <summary>Set when the queue overflowed: the reader fell behind and the stream must end.</summary>
     public bool FellBehind { get; private set; }

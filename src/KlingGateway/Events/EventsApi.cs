@@ -315,8 +315,8 @@ internal sealed class AllEventsStream(Subscription subscription, GenerationOwner
         var services = context.RequestServices;
         var hub = services.GetRequiredService<EventHub>();
         await hub.Started.WaitAsync(cancellationToken);
-        // Subscribed already: every event after this point arrives live.
-        var high = hub.High;
+        // Subscribed already: every event after this mark arrives live, and none up to it does.
+        var high = hub.LiveAfter(Subscription);
         var sent = high;
         if (lastEventId is { } after && after < high)
         {
