@@ -122,7 +122,8 @@ public sealed class WebhookHttp : IDisposable
 
     private static async ValueTask<Stream> ConnectAsync(WebhookAddressPolicy policy, DnsEndPoint endpoint, CancellationToken cancellationToken)
     {
-        var addresses = IPAddress.TryParse(endpoint.Host, out var literal)
+        // An IPv6 literal may come bracketed, as the URL writes it.
+        var addresses = IPAddress.TryParse(endpoint.Host.AsSpan().Trim("[]"), out var literal)
             ? [literal]
             : await Dns.GetHostAddressesAsync(endpoint.Host, cancellationToken);
         var refusals = new List<string>();
