@@ -39,6 +39,10 @@ public sealed class ValidationFilter(IValidator<GenerationRequest> validator, Ga
                 return ProblemCatalog.MalformedJson.Result(request.RejectionDetail!);
             case RequestRejection.NotAnObject:
                 return ProblemCatalog.NotAnObject.Result(request.RejectionDetail!);
+            case RequestRejection.InvalidText:
+                metrics.ValidationRejected(request.RejectionErrors!.Keys);
+                return ProblemCatalog.InvalidRequest.ValidationResult(
+                    new Dictionary<string, string[]>(request.RejectionErrors!, StringComparer.Ordinal), request.RejectionDetail);
         }
 
         var result = await validator.ValidateAsync(request, context.HttpContext.RequestAborted);

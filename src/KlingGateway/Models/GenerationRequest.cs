@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Text;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -28,6 +27,12 @@ public enum RequestRejection
 
     /// <summary>Larger than <see cref="GenerationRequest.MaxBodyBytes"/> (413).</summary>
     TooLarge,
+
+    /// <summary>
+    /// Valid JSON, but a string in it is not text: invalid UTF-8 or an unpaired surrogate escape (400, with
+    /// <see cref="GenerationRequest.RejectionErrors"/> naming each one's JSON path).
+    /// </summary>
+    InvalidText,
 }
 
 /// <summary>
@@ -85,6 +90,12 @@ public sealed class GenerationRequest : IDisposable
     /// <summary>A message for the rejection. Never holds the body or image data.</summary>
     public string? RejectionDetail { get; }
 
+    /// <summary>For <see cref="RequestRejection.InvalidText"/>: each bad string's JSON path and what is wrong with it.</summary>
+    public IReadOnlyDictionary<string, string[]>? RejectionErrors { get; private init; }
+
+    /// <summary>Most faults a rejection lists, as validation lists at most 100.</summary>
+    private const int MaxRejectionErrors = 100;
+
     /// <summary>The body object as sent (valid while <see cref="Rejection"/> is None and the request is not disposed).</summary>
     public JsonElement Root { get; }
 
@@ -118,22 +129,16 @@ public sealed class GenerationRequest : IDisposable
     /// <summary><c>external_task_id</c> when it is a string (legacy route).</summary>
     public string? ExternalTaskId { get; private set; }
 
-    /// <summary>Every image field found at a place the catalog has images (any model), with its JSON path.</summary>
+    /// <summary>
+    /// Every image field found at a place the catalog has images (any model), with its JSON path. A mask list is read
+    /// only up to the most items any model takes, so a body cannot make the gateway inspect more images than a valid one.
+    /// </summary>
     public IReadOnlyList<ImageValue> Images { get; private set; } = [];
 
-    /// <summary>The image found at <paramref name="path"/> (e.g. <c>image_url</c>, <c>dynamic_masks[0].mask</c>).</summary>
-    public ImageValue? Image(string path)
-    {
-        foreach (var image in Images)
-        {
-            if (image.Path == path)
-            {
-                return image;
-            }
-        }
+    private Dictionary<string, ImageValue>? imagesByPath;
 
-        return null;
-    }
+    /// <summary>The image found at <paramref name="path"/> (e.g. <c>image_url</c>, <c>dynamic_masks[0].mask</c>); the first one when a field repeats.</summary>
+    public ImageValue? Image(string path) => imagesByPath is not null && imagesByPath.TryGetValue(path, out var image) ? image : null;
 
     /// <summary>
     /// Minimal API binding: reads the current request's body. Returns a request carrying a
@@ -174,63 +179,24 @@ public sealed class GenerationRequest : IDisposable
                 $"The request body is not valid JSON: the parser stopped{where}.");
         }
 
-        // The parser accepts "\ud800" alone, but reading such a string later throws: refuse it here, with its place.
-        if (LoneSurrogateEscape(utf8Json.Span) is { } at)
+        // The parser checks neither UTF-8 nor surrogate escapes inside strings, and reading a bad string later throws:
+        // check the whole body once, and name each bad string's path when it fails.
+        if (!JsonText.IsValid(utf8Json.Span))
         {
+            var faults = JsonText.Faults(utf8Json.Span, MaxRejectionErrors);
             document.Dispose();
             ReturnToPool(pooledBody);
-            return new GenerationRequest(route, RequestRejection.MalformedJson, string.Create(CultureInfo.InvariantCulture,
-                $"The request body is not valid JSON: the \\u escape at byte {at + 1} is an unpaired UTF-16 surrogate."));
+            return new GenerationRequest(route, RequestRejection.InvalidText,
+                "Nothing was sent upstream. Every JSON string must be valid UTF-8 text; errors names each one that is not.")
+            {
+                RejectionErrors = faults
+                    .GroupBy(f => f.Key, StringComparer.Ordinal)
+                    .ToDictionary(g => g.Key, g => g.Select(f => $"{f.Key} {f.Value}").ToArray(), StringComparer.Ordinal),
+            };
         }
 
         return new GenerationRequest(route, document, pooledBody, utf8Json);
     }
-
-    /// <summary>
-    /// Offset of a <c>\uD800</c>..<c>\uDFFF</c> escape not forming a pair, or null. Runs on a document already
-    /// parsed, so every backslash is an escape inside a string; a vectorized search skips the text between them.
-    /// </summary>
-    private static int? LoneSurrogateEscape(ReadOnlySpan<byte> json)
-    {
-        var i = 0;
-        while (true)
-        {
-            var next = json[i..].IndexOf((byte)'\\');
-            if (next < 0)
-            {
-                return null;
-            }
-
-            i += next;
-            if (json[i + 1] != (byte)'u')
-            {
-                i += 2;
-                continue;
-            }
-
-            var unit = Hex4(json.Slice(i + 2, 4));
-            if (unit is >= 0xD800 and <= 0xDBFF)
-            {
-                if (json.Length >= i + 12 && json[i + 6] == (byte)'\\' && json[i + 7] == (byte)'u'
-                    && Hex4(json.Slice(i + 8, 4)) is >= 0xDC00 and <= 0xDFFF)
-                {
-                    i += 12;
-                    continue;
-                }
-
-                return i;
-            }
-
-            if (unit is >= 0xDC00 and <= 0xDFFF)
-            {
-                return i;
-            }
-
-            i += 6;
-        }
-    }
-
-    private static int Hex4(ReadOnlySpan<byte> digits) => Utf8Parser.TryParse(digits, out int unit, out _, 'X') ? unit : -1;
 
     private static async ValueTask<GenerationRequest> ReadAsync(HttpContext context, CreateRoute route)
     {
@@ -357,9 +323,15 @@ public sealed class GenerationRequest : IDisposable
             }
             else if (CatalogShapes.MaskListFields.Contains(property.Name) && value.ValueKind == JsonValueKind.Array)
             {
+                // Past the most items any model takes the list is refused anyway; its surplus is never looked at.
                 var index = 0;
                 foreach (var item in value.EnumerateArray())
                 {
+                    if (index == CatalogShapes.MaxMaskItems)
+                    {
+                        break;
+                    }
+
                     if (item.ValueKind == JsonValueKind.Object
                         && item.TryGetProperty(CatalogShapes.MaskProperty, out var mask)
                         && mask.ValueKind == JsonValueKind.String)
@@ -374,6 +346,11 @@ public sealed class GenerationRequest : IDisposable
         }
 
         Images = images;
+        imagesByPath = new Dictionary<string, ImageValue>(images.Count, StringComparer.Ordinal);
+        foreach (var image in images)
+        {
+            imagesByPath.TryAdd(image.Path, image);
+        }
     }
 
     /// <summary>5 or 10 from a number (5, 5.0) or the string "5"/"10"; null otherwise.</summary>
@@ -411,6 +388,9 @@ public sealed class GenerationRequest : IDisposable
 
     private const int SummaryStringLimit = 4096;
 
+    // A number may be written with any count of digits; longer than this, the summary holds its value instead.
+    private const int SummaryNumberLimit = 32;
+
     private void WriteSummary(Utf8JsonWriter writer, JsonElement element, string path)
     {
         switch (element.ValueKind)
@@ -443,6 +423,9 @@ public sealed class GenerationRequest : IDisposable
                 break;
             case JsonValueKind.String when JsonMarshal.GetRawUtf8Value(element).Length > SummaryStringLimit:
                 writer.WriteStringValue(string.Create(CultureInfo.InvariantCulture, $"({JsonMarshal.GetRawUtf8Value(element).Length - 2} bytes omitted)"));
+                break;
+            case JsonValueKind.Number when JsonMarshal.GetRawUtf8Value(element).Length > SummaryNumberLimit && element.TryGetDouble(out var number):
+                writer.WriteNumberValue(number);
                 break;
             default:
                 element.WriteTo(writer);
