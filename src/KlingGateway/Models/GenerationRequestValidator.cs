@@ -361,6 +361,12 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                     $"must be at least {rule.MinSide} px on each side; this image is {data.Width}×{data.Height}."));
             }
 
+            if (data.Width > rule.MaxSide || data.Height > rule.MaxSide)
+            {
+                Error(path, string.Create(CultureInfo.InvariantCulture,
+                    $"must be at most {rule.MaxSide} px on each side; this image is {data.Width}×{data.Height}."));
+            }
+
             // Width/height against [MinAspect, MaxAspect]; the tolerance only absorbs binary rounding of 1/2.5.
             var aspect = (double)data.Width / data.Height;
             if ((rule.MinAspect is { } low && aspect < low - 1e-9) || (rule.MaxAspect is { } high && aspect > high + 1e-9))
