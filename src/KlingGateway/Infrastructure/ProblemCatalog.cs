@@ -147,6 +147,9 @@ public static class ProblemCatalog
         "The AI/ML API's answer could not be read.");
 
     // The gateway itself.
+    public static readonly ProblemType GatewayBusy = new("gateway_busy", 503, "The gateway is busy receiving other requests",
+        "The request bodies being received across all callers hold Gateway:MaxBufferedBodyBytes; retry after Retry-After.");
+
     public static readonly ProblemType InternalError = new("internal_error", 500, "An unexpected error occurred",
         "A fault in the gateway; it is logged with the trace id this answer carries. Nothing the caller sent was lost.");
 
@@ -159,7 +162,7 @@ public static class ProblemCatalog
         GenerationNotFound, ModelNotFound, RouteNotFound, MethodNotAllowed,
         UpstreamUnreachable, UpstreamTimeout, UpstreamRejectedRequest, UpstreamKeyRejected, UpstreamOutOfCredits, UpstreamNotFound,
         UpstreamRateLimited, UpstreamError, UpstreamUnavailable, UpstreamBadResponse,
-        InternalError,
+        GatewayBusy, InternalError,
     ];
 
     private static readonly FrozenDictionary<string, ProblemType> ByCode = All.ToFrozenDictionary(p => p.Code, StringComparer.Ordinal);

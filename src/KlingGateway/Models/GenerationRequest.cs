@@ -33,6 +33,12 @@ public enum RequestRejection
     /// <see cref="GenerationRequest.RejectionErrors"/> naming each one's JSON path).
     /// </summary>
     InvalidText,
+
+    /// <summary>
+    /// The bodies being received across all requests already hold <c>Gateway:MaxBufferedBodyBytes</c> (503 with
+    /// Retry-After).
+    /// </summary>
+    Busy,
 }
 
 /// <summary>
@@ -53,7 +59,7 @@ public sealed class GenerationRequest : IDisposable
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32 };
 
     private readonly JsonDocument? document;
-    private byte[]? pooledBody;
+    private BodyBuffer? body;
     private bool disposed;
     private string? summary;
 
@@ -64,12 +70,12 @@ public sealed class GenerationRequest : IDisposable
         RejectionDetail = detail;
     }
 
-    private GenerationRequest(CreateRoute route, JsonDocument document, byte[]? pooledBody, ReadOnlyMemory<byte> utf8Json)
+    private GenerationRequest(CreateRoute route, JsonDocument document, BodyBuffer? body, ReadOnlyMemory<byte> utf8Json)
     {
         Utf8Json = utf8Json;
         Route = route;
         this.document = document;
-        this.pooledBody = pooledBody;
+        this.body = body;
         Root = document.RootElement;
         if (Root.ValueKind != JsonValueKind.Object)
         {
@@ -155,11 +161,11 @@ public sealed class GenerationRequest : IDisposable
     /// <summary>Parses an already-read UTF-8 JSON body. The memory must outlive the returned request.</summary>
     public static GenerationRequest Parse(ReadOnlyMemory<byte> utf8Json, CreateRoute route) => Parse(utf8Json, route, null);
 
-    private static GenerationRequest Parse(ReadOnlyMemory<byte> utf8Json, CreateRoute route, byte[]? pooledBody)
+    private static GenerationRequest Parse(ReadOnlyMemory<byte> utf8Json, CreateRoute route, BodyBuffer? body)
     {
         if (utf8Json.IsEmpty || IsWhitespace(utf8Json.Span))
         {
-            ReturnToPool(pooledBody);
+            ReturnToPool(body);
             return new GenerationRequest(route, RequestRejection.MalformedJson, "The request body is empty; send a JSON object.");
         }
 
@@ -170,7 +176,7 @@ public sealed class GenerationRequest : IDisposable
         }
         catch (JsonException e)
         {
-            ReturnToPool(pooledBody);
+            ReturnToPool(body);
             // The parser's own message can quote body text; give only the position.
             var where = e.LineNumber is { } line
                 ? string.Create(CultureInfo.InvariantCulture, $" at line {line + 1}, byte {e.BytePositionInLine + 1} of that line")
@@ -185,7 +191,7 @@ public sealed class GenerationRequest : IDisposable
         {
             var faults = JsonText.Faults(utf8Json.Span, MaxRejectionErrors);
             document.Dispose();
-            ReturnToPool(pooledBody);
+            ReturnToPool(body);
             return new GenerationRequest(route, RequestRejection.InvalidText,
                 "Nothing was sent upstream. Every JSON string must be valid UTF-8 text; errors names each one that is not.")
             {
@@ -195,12 +201,13 @@ public sealed class GenerationRequest : IDisposable
             };
         }
 
-        return new GenerationRequest(route, document, pooledBody, utf8Json);
+        return new GenerationRequest(route, document, body, utf8Json);
     }
 
     private static async ValueTask<GenerationRequest> ReadAsync(HttpContext context, CreateRoute route)
     {
         var maxBytes = context.RequestServices.GetService<IOptions<GatewayOptions>>()?.Value.MaxRequestBodyBytes ?? MaxBodyBytes;
+        var budget = context.RequestServices.GetService<BodyBufferBudget>();
         var http = context.Request;
         var length = http.ContentLength;
         var hasBody = length > 0 || (length is null && http.Headers.TransferEncoding.Count > 0);
@@ -221,54 +228,73 @@ public sealed class GenerationRequest : IDisposable
             limit.MaxRequestBodySize = maxBytes;
         }
 
-        // One pooled buffer holds the body; the JsonDocument parses it in place and the request returns it.
-        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(length ?? 16 * 1024, maxBytes) + 1);
-        var read = 0;
+        // The buffer grows with what arrives, up to the announced length (and one byte to see the end) or the limit;
+        // Content-Length alone never sizes it.
+        var atMost = (int)Math.Min(length ?? maxBytes, maxBytes) + 1;
+        var buffer = new BodyBuffer(budget);
         try
         {
             while (true)
             {
-                if (read == buffer.Length)
+                if (buffer.Free.IsEmpty && !await buffer.GrowAsync(atMost, context.RequestAborted))
                 {
-                    var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(buffer.Length * 2L, maxBytes + 1));
-                    buffer.AsSpan(0, read).CopyTo(larger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = larger;
+                    buffer.Dispose();
+                    return Busy(route);
                 }
 
-                var n = await http.Body.ReadAsync(buffer.AsMemory(read), context.RequestAborted);
+                var n = await http.Body.ReadAsync(buffer.Free, context.RequestAborted);
                 if (n == 0)
                 {
                     break;
                 }
 
-                read += n;
-                if (read > maxBytes)
+                buffer.Advance(n);
+                if (buffer.Length > maxBytes)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer.Dispose();
                     return TooLarge(route, maxBytes);
                 }
             }
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            buffer.Dispose();
             return TooLarge(route, maxBytes);
         }
         catch (BadHttpRequestException)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            buffer.Dispose();
             context.RequestAborted.ThrowIfCancellationRequested();
             return new GenerationRequest(route, RequestRejection.MalformedJson, "The request body could not be read completely.");
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            buffer.Dispose();
             throw;
         }
 
-        return Parse(buffer.AsMemory(0, read), route, buffer);
+        // The parser takes an index of about the body's size (JsonDocument rents it from the shared pool while it
+        // parses): reserve that too.
+        var index = (long)buffer.Length;
+        if (budget is not null && !await budget.ReserveAsync(index, context.RequestAborted))
+        {
+            buffer.Dispose();
+            return Busy(route);
+        }
+
+        try
+        {
+            return Parse(buffer.Memory, route, buffer);
+        }
+        finally
+        {
+            budget?.Release(index);
+        }
     }
+
+    private static GenerationRequest Busy(CreateRoute route) => new(route, RequestRejection.Busy,
+        string.Create(CultureInfo.InvariantCulture,
+            $"The gateway is holding as many request bodies as it may (Gateway:MaxBufferedBodyBytes). Retry after {BodyBufferBudget.RetryAfterSeconds} s."));
 
     private static GenerationRequest TooLarge(CreateRoute route, long maxBytes) => new(route, RequestRejection.TooLarge,
         string.Create(CultureInfo.InvariantCulture,
@@ -276,13 +302,7 @@ public sealed class GenerationRequest : IDisposable
 
     private static bool IsWhitespace(ReadOnlySpan<byte> span) => span.TrimStart(" \t\r\n"u8).IsEmpty;
 
-    private static void ReturnToPool(byte[]? buffer)
-    {
-        if (buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
+    private static void ReturnToPool(BodyBuffer? buffer) => buffer?.Dispose();
 
     private void ReadFields()
     {
@@ -433,7 +453,7 @@ public sealed class GenerationRequest : IDisposable
         }
     }
 
-    /// <summary>Releases the pooled document and body buffer.</summary>
+    /// <summary>Releases the pooled document and the body buffer, and the buffer's room in the budget.</summary>
     public void Dispose()
     {
         if (disposed)
@@ -443,7 +463,7 @@ public sealed class GenerationRequest : IDisposable
 
         disposed = true;
         document?.Dispose();
-        ReturnToPool(pooledBody);
-        pooledBody = null;
+        ReturnToPool(body);
+        body = null;
     }
 }
