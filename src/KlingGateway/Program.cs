@@ -40,5 +40,4 @@ app.MapCompatibleRoutes();
 app.MapUsage();
 app.MapGatewayHealthChecks();
 
-app.Run();
-return 0;
+return app.RunGateway();

@@ -154,7 +154,9 @@ internal static class GenerationProblems
         }
 
         context.LogGeneration(generation.Id, generation.Model);
-        return outcome.Fault is { } fault ? (generation, faults.ToProblem(context.Response, fault, generation.Id)) : (generation, null);
+        return outcome.Fault is { } fault
+            ? (generation, faults.ToProblem(context.Response, fault, generation.Id, UpstreamOperation.Fetch))
+            : (generation, null);
     }
 
     public static ProblemHttpResult NotFound(string id) => ProblemCatalog.GenerationNotFound.Result(

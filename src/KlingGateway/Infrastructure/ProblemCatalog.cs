@@ -125,6 +125,9 @@ public static class ProblemCatalog
     public static readonly ProblemType UpstreamRejectedRequest = new("upstream_rejected_request", 400, "The upstream refused the request",
         "The AI/ML API refused a create body with 400 or 422; `detail` carries its message.");
 
+    public static readonly ProblemType UpstreamRefusedFetch = new("upstream_refused_fetch", 502, "The upstream refused the gateway's status request",
+        "The AI/ML API answered 400 or 422 to a status read the gateway made for its own generation: a fault between the gateway and the upstream, not in the caller's request. An operator should check the gateway's log.");
+
     public static readonly ProblemType UpstreamKeyRejected = new("upstream_key_rejected", 502, "The gateway's upstream key was rejected",
         "The AI/ML API rejected the gateway's own key; the caller's credentials were fine. An operator must check AimlApi:ApiKey.");
 
@@ -160,7 +163,7 @@ public static class ProblemCatalog
         Unauthenticated, InvalidCredentials, RateLimited, TooManyInFlight, DailyVideoSecondsExhausted, DailyBudgetExhausted,
         InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInProgress,
         GenerationNotFound, ModelNotFound, RouteNotFound, MethodNotAllowed,
-        UpstreamUnreachable, UpstreamTimeout, UpstreamRejectedRequest, UpstreamKeyRejected, UpstreamOutOfCredits, UpstreamNotFound,
+        UpstreamUnreachable, UpstreamTimeout, UpstreamRejectedRequest, UpstreamRefusedFetch, UpstreamKeyRejected, UpstreamOutOfCredits, UpstreamNotFound,
         UpstreamRateLimited, UpstreamError, UpstreamUnavailable, UpstreamBadResponse,
         GatewayBusy, InternalError,
     ];
