@@ -65,6 +65,9 @@ public static class ProblemCatalog
     public static readonly ProblemType BodyTooLarge = new("body_too_large", 413, "The request body is too large",
         "The body is larger than Gateway:MaxRequestBodyBytes; send images as https URLs instead.");
 
+    public static readonly ProblemType RequestTimeout = new("request_timeout", 408, "The request arrived too slowly",
+        "The body arrived slower than the server's minimum rate (240 bytes/s after a 5 s grace) and reading it was given up; send it again.");
+
     public static readonly ProblemType InvalidQuery = new("invalid_query", 400, "The query is not valid",
         "A query parameter is out of range or unknown: `errors` names each one and what is allowed.");
 
@@ -159,7 +162,7 @@ public static class ProblemCatalog
     /// <summary>Every problem, in the order above.</summary>
     public static IReadOnlyList<ProblemType> All { get; } =
     [
-        InvalidRequest, MalformedJson, NotAnObject, UnsupportedMediaType, BodyTooLarge, InvalidQuery, BadRequest,
+        InvalidRequest, MalformedJson, NotAnObject, UnsupportedMediaType, BodyTooLarge, RequestTimeout, InvalidQuery, BadRequest,
         Unauthenticated, InvalidCredentials, RateLimited, TooManyInFlight, DailyVideoSecondsExhausted, DailyBudgetExhausted,
         InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInProgress,
         GenerationNotFound, ModelNotFound, RouteNotFound, MethodNotAllowed,
@@ -183,6 +186,7 @@ public static class ProblemCatalog
         401 => Unauthenticated,
         404 => RouteNotFound,
         405 => MethodNotAllowed,
+        408 => RequestTimeout,
         413 => BodyTooLarge,
         415 => UnsupportedMediaType,
         429 => RateLimited,

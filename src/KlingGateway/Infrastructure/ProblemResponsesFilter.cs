@@ -14,13 +14,14 @@ internal sealed class ProblemResponsesFilter : IOperationFilter
         ["400"] = "Invalid input: one application/problem+json; for a body, `errors` maps each JSON path to what is allowed.",
         ["401"] = "No valid client key or user token.",
         ["404"] = "No such resource was issued by this gateway to this caller.",
+        ["408"] = "The body arrived too slowly and reading it was given up; send it again.",
         ["409"] = "The first request with this Idempotency-Key has not finished.",
         ["413"] = "The body is larger than Gateway:MaxRequestBodyBytes; send images as https URLs instead.",
         ["415"] = "The body is not JSON; send Content-Type: application/json.",
         ["422"] = "The Idempotency-Key was used for another request.",
         ["429"] = "A limit was reached (the client's, or the upstream's); retry after the Retry-After header.",
         ["502"] = "The upstream could not be reached, failed, answered unreadably, or rejected the gateway's own key.",
-        ["503"] = "The upstream is unavailable or its account is out of credits; see Retry-After.",
+        ["503"] = "The upstream is unavailable or its account is out of credits, or the gateway is busy receiving other bodies; see Retry-After.",
         ["504"] = "The upstream did not answer in time. A create may or may not have started; the ledger keeps it as failed.",
     };
 

@@ -39,6 +39,8 @@ public sealed class ValidationFilter(IValidator<GenerationRequest> validator, Ga
                 return ProblemCatalog.MalformedJson.Result(request.RejectionDetail!);
             case RequestRejection.NotAnObject:
                 return ProblemCatalog.NotAnObject.Result(request.RejectionDetail!);
+            case RequestRejection.TimedOut:
+                return ProblemCatalog.RequestTimeout.Result(request.RejectionDetail!);
             case RequestRejection.Busy:
                 context.HttpContext.Response.Headers.RetryAfter = BodyBufferBudget.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 return ProblemCatalog.GatewayBusy.Result(request.RejectionDetail!);

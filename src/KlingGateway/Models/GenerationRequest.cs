@@ -28,6 +28,9 @@ public enum RequestRejection
     /// <summary>Larger than <see cref="GenerationRequest.MaxBodyBytes"/> (413).</summary>
     TooLarge,
 
+    /// <summary>The body stopped arriving, or arrived too slowly to read (408).</summary>
+    TimedOut,
+
     /// <summary>
     /// Valid JSON, but a string in it is not text: invalid UTF-8 or an unpaired surrogate escape (400, with
     /// <see cref="GenerationRequest.RejectionErrors"/> naming each one's JSON path).
@@ -260,6 +263,13 @@ public sealed class GenerationRequest : IDisposable
         {
             buffer.Dispose();
             return TooLarge(route, maxBytes);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status408RequestTimeout)
+        {
+            // Kestrel gave up on a body arriving below its minimum data rate.
+            buffer.Dispose();
+            return new GenerationRequest(route, RequestRejection.TimedOut,
+                "The request body arrived too slowly (under 240 bytes a second) and reading it was given up. Send it again.");
         }
         catch (BadHttpRequestException)
         {
