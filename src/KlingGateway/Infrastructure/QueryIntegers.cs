@@ -35,7 +35,9 @@ public sealed record IntegerQuery(string Name, int Minimum)
         }
 
         var text = values[0] ?? "";
-        if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) && value >= Minimum && value <= maximum)
+        // Digits only (int.TryParse would also take trailing NULs).
+        if (text.Length is > 0 and <= 11 && text.AsSpan(text[0] == '-' ? 1 : 0).IndexOfAnyExceptInRange('0', '9') < 0
+            && int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) && value >= Minimum && value <= maximum)
         {
             return value;
         }

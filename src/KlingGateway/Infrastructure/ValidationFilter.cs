@@ -44,7 +44,7 @@ public sealed class ValidationFilter(IValidator<GenerationRequest> validator, Ga
             case RequestRejection.Busy:
                 context.HttpContext.Response.Headers.RetryAfter = BodyBufferBudget.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 return ProblemCatalog.GatewayBusy.Result(request.RejectionDetail!);
-            case RequestRejection.InvalidText:
+            case RequestRejection.InvalidText or RequestRejection.TooManyValues:
                 metrics.ValidationRejected(request.RejectionErrors!.Keys);
                 return ProblemCatalog.InvalidRequest.ValidationResult(
                     new Dictionary<string, string[]>(request.RejectionErrors!, StringComparer.Ordinal), request.RejectionDetail);

@@ -38,6 +38,12 @@ public enum RequestRejection
     InvalidText,
 
     /// <summary>
+    /// Valid JSON or not, it holds more tokens than any valid body could (400, with
+    /// <see cref="GenerationRequest.RejectionErrors"/> naming its largest collection and how many it holds).
+    /// </summary>
+    TooManyValues,
+
+    /// <summary>
     /// The bodies being received across all requests already hold <c>Gateway:MaxBufferedBodyBytes</c> (503 with
     /// Retry-After).
     /// </summary>
@@ -60,6 +66,8 @@ public sealed class GenerationRequest : IDisposable
     public const long MaxBodyBytes = 48L * 1024 * 1024;
 
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32 };
+
+    private const int MaxModelIdBytes = 256;
 
     private readonly JsonDocument? document;
     private BodyBuffer? body;
@@ -123,20 +131,32 @@ public sealed class GenerationRequest : IDisposable
     /// <summary>5 or 10 when <c>duration</c> is a valid number or string.</summary>
     public int? Duration { get; private set; }
 
+    // Text fields are read when asked for, after validation has bounded them: a refused body's 10 MB prompt is never
+    // copied into a string.
+
     /// <summary><c>prompt</c> when it is a string.</summary>
-    public string? Prompt { get; private set; }
+    public string? Prompt => StringField("prompt");
 
     /// <summary><c>negative_prompt</c> when it is a string.</summary>
-    public string? NegativePrompt { get; private set; }
+    public string? NegativePrompt => StringField("negative_prompt");
 
     /// <summary><c>cfg_scale</c> when it is a number.</summary>
-    public double? CfgScale { get; private set; }
+    public double? CfgScale =>
+        Field("cfg_scale") is { ValueKind: JsonValueKind.Number } value && value.TryGetDouble(out var number) ? number : null;
 
     /// <summary><c>provider</c> when it is a string, as sent.</summary>
-    public string? Provider { get; private set; }
+    public string? Provider => StringField("provider");
 
     /// <summary><c>external_task_id</c> when it is a string (legacy route).</summary>
-    public string? ExternalTaskId { get; private set; }
+    public string? ExternalTaskId => StringField("external_task_id");
+
+    private JsonElement? Field(string name)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return Rejection == RequestRejection.None && Root.TryGetProperty(name, out var value) ? value : null;
+    }
+
+    private string? StringField(string name) => Field(name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
 
     /// <summary>
     /// Every image field found at a place the catalog has images (any model), with its JSON path. A mask list is read
@@ -170,6 +190,21 @@ public sealed class GenerationRequest : IDisposable
         {
             ReturnToPool(body);
             return new GenerationRequest(route, RequestRejection.MalformedJson, "The request body is empty; send a JSON object.");
+        }
+
+        // Counted before the parser indexes it, so that the index is small whatever was sent.
+        if (JsonText.Oversized(utf8Json.Span, JsonText.MaxTokens) is { } oversized)
+        {
+            ReturnToPool(body);
+            var (path, children, isArray, tokens) = oversized;
+            var message = string.Create(CultureInfo.InvariantCulture,
+                $"{path} has {children} {(isArray ? "items" : "members")}, and the body {tokens} JSON tokens in all: more than the " +
+                $"{JsonText.MaxTokens} a create body may hold (its rules allow a few thousand). Nothing in it was checked.");
+            return new GenerationRequest(route, RequestRejection.TooManyValues,
+                "Nothing was sent upstream. The body holds far more than any model's rules allow; errors names its largest part.")
+            {
+                RejectionErrors = new Dictionary<string, string[]>(StringComparer.Ordinal) { [path] = [message] },
+            };
         }
 
         JsonDocument document;
@@ -323,26 +358,13 @@ public sealed class GenerationRequest : IDisposable
             switch (property.Name)
             {
                 case "model" when value.ValueKind == JsonValueKind.String:
-                    ModelId = value.GetString();
+                    // No model id is long; a long value is kept cut, for the audit event, and matches none.
+                    var raw = JsonMarshal.GetRawUtf8Value(value);
+                    ModelId = raw.Length <= MaxModelIdBytes ? value.GetString() : JsonText.DisplayName(raw[1..^1]);
                     Model = ModelCatalog.Find(ModelId);
                     break;
                 case "duration":
                     Duration = ReadDuration(value);
-                    break;
-                case "prompt" when value.ValueKind == JsonValueKind.String:
-                    Prompt = value.GetString();
-                    break;
-                case "negative_prompt" when value.ValueKind == JsonValueKind.String:
-                    NegativePrompt = value.GetString();
-                    break;
-                case "cfg_scale" when value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var cfgScale):
-                    CfgScale = cfgScale;
-                    break;
-                case "provider" when value.ValueKind == JsonValueKind.String:
-                    Provider = value.GetString();
-                    break;
-                case "external_task_id" when value.ValueKind == JsonValueKind.String:
-                    ExternalTaskId = value.GetString();
                     break;
             }
 

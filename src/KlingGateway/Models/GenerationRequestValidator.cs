@@ -220,6 +220,12 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                 return;
             }
 
+            if (spec.Printable && FirstControl(value.GetString()!) is { } control)
+            {
+                Error(path, string.Create(CultureInfo.InvariantCulture,
+                    $"must not hold control characters; it holds U+{(int)control.Character:X4} at character {control.Index + 1}."));
+            }
+
             if (spec.MaxLength is { } maxLength && TextElements(value, maxLength) is var count && (count > maxLength || count < 0))
             {
                 Error(path, count > 0
@@ -227,6 +233,19 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                     : string.Create(CultureInfo.InvariantCulture,
                         $"must be at most {maxLength} characters; it is {JsonMarshal.GetRawUtf8Value(value).Length - 2} bytes, far more than that."));
             }
+        }
+
+        private static (int Index, char Character)? FirstControl(string text)
+        {
+            for (var i = 0; i < text.Length; i++)
+            {
+                if (char.IsControl(text[i]))
+                {
+                    return (i, text[i]);
+                }
+            }
+
+            return null;
         }
 
         /// <summary>

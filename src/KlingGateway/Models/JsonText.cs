@@ -73,6 +73,82 @@ internal static class JsonText
         return faults;
     }
 
+    /// <summary>
+    /// The most JSON tokens (values, property names and ends) a create body may hold. The largest valid one holds about
+    /// 3,000: a dozen fields and 6 dynamic masks of 77 points (docs/upstream.md, "Validation"). The bound keeps the
+    /// parser's index small: <see cref="JsonDocument"/> takes 12 bytes for each token, so a 48 MB body of
+    /// <c>[0,0,0,...]</c> would otherwise cost more than half a gigabyte before a single rule was checked.
+    /// </summary>
+    public const int MaxTokens = 10_000;
+
+    /// <summary>
+    /// Null when the body holds at most <paramref name="maxTokens"/> tokens; otherwise the container with the most items
+    /// or members (its JSON path, count and kind) and the body's token count. One pass of a reader, no allocation but
+    /// the paths of the largest containers; a malformed body is left to the parser, unless it is too large before its fault.
+    /// </summary>
+    public static (string Path, long Children, bool IsArray, long Tokens)? Oversized(ReadOnlySpan<byte> json, int maxTokens)
+    {
+        var frames = new Frame[33];
+        var depth = 0;
+        long tokens = 0;
+        (string Path, long Children, bool IsArray)? largest = null;
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 32 });
+        try
+        {
+            while (reader.Read())
+            {
+                tokens++;
+                var token = reader.TokenType;
+                if (token is JsonTokenType.EndObject or JsonTokenType.EndArray)
+                {
+                    depth--;
+                    Consider(json, frames, depth, ref largest);
+                    continue;
+                }
+
+                if (token == JsonTokenType.PropertyName)
+                {
+                    frames[depth - 1].Index++;
+                    frames[depth - 1].NameStart = (int)reader.TokenStartIndex + 1;
+                    frames[depth - 1].NameLength = reader.ValueSpan.Length;
+                    continue;
+                }
+
+                if (depth > 0 && frames[depth - 1].IsArray)
+                {
+                    frames[depth - 1].Index++;
+                }
+
+                if (token is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                {
+                    frames[depth++] = new Frame { IsArray = token == JsonTokenType.StartArray, Index = -1 };
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Malformed: the containers still open count as they stand.
+            while (depth > 0)
+            {
+                depth--;
+                Consider(json, frames, depth, ref largest);
+            }
+        }
+
+        return tokens <= maxTokens ? null : largest is { } most ? (most.Path, most.Children, most.IsArray, tokens) : ("$", 0, false, tokens);
+    }
+
+    /// <summary>Keeps the container just closed (at <paramref name="depth"/>) when it has more children than the largest so far.</summary>
+    private static void Consider(ReadOnlySpan<byte> json, Frame[] frames, int depth, ref (string Path, long Children, bool IsArray)? largest)
+    {
+        var closed = frames[depth];
+        var children = closed.Index + 1L;
+        if (largest is null || children > largest.Value.Children)
+        {
+            largest = (Path(json, frames, depth, withName: true), children, closed.IsArray);
+        }
+    }
+
     private static string? Fault(ReadOnlySpan<byte> raw, bool escaped, int start)
     {
         if (!Utf8.IsValid(raw))

@@ -80,8 +80,8 @@ public static class ModelCatalog
         AllowedValues: ["image-to-video"], Routes: [CreateRoute.Legacy]);
 
     private static readonly FieldSpec ExternalTaskId = new(
-        "external_task_id", FieldKind.Text, "Legacy route only: the caller's own task id, kept with the generation.",
-        MaxLength: 256, Routes: [CreateRoute.Legacy]);
+        "external_task_id", FieldKind.Text, "Legacy route only: the caller's own task id, kept with the generation. No control characters.",
+        MaxLength: 256, Routes: [CreateRoute.Legacy], Printable: true);
 
     /// <summary>Kling v1 does a tail frame or motion brush only at 5 s (RESEARCH.md §10, capability map).</summary>
     private static readonly DurationLimit V1FiveSecondsOnly =
@@ -194,6 +194,7 @@ public enum FieldKind
 /// <param name="Routes">The create routes that take this field; null means every route.</param>
 /// <param name="IgnoredWarning">Set where the upstream takes the field but the model ignores it: accepted with this warning.</param>
 /// <param name="Noun">What the field gives, in words ("tail frame"), for telling a caller that a model has none.</param>
+/// <param name="Printable">Text that is an identifier: no control characters (a line break in an id forges log lines and headers wherever it goes).</param>
 public sealed record FieldSpec(
     string Name,
     FieldKind Kind,
@@ -209,7 +210,8 @@ public sealed record FieldSpec(
     ImageRule? Image = null,
     IReadOnlyList<CreateRoute>? Routes = null,
     string? IgnoredWarning = null,
-    string? Noun = null)
+    string? Noun = null,
+    bool Printable = false)
 {
     public bool AcceptedOn(CreateRoute route) => Routes is null || Routes.Contains(route);
 }

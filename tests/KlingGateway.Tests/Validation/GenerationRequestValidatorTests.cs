@@ -451,7 +451,7 @@ public sealed class HostileInputTests
     [Fact]
     public void ThousandsOfFaults_AreCappedAtOneHundredPlusANote()
     {
-        var fields = string.Join(",", Enumerable.Range(0, 5000).Select(i => $"\"f{i}\":1"));
+        var fields = string.Join(",", Enumerable.Range(0, 3000).Select(i => $"\"f{i}\":1"));
 
         var result = Validate(Body(V1Standard, fields));
 
