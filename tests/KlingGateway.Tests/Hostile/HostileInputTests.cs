@@ -159,6 +159,9 @@ public sealed class HostileInputTests(KestrelGateway gateway, ITestOutputHelper 
     private static string Truncate(string text, int length) => text.Length <= length ? text : text[..length] + "…";
 }
 
-/// <summary>The hostile tests measure log growth and held bytes, so they run one at a time.</summary>
-[CollectionDefinition(nameof(HostileCollection), DisableParallelization = true)]
+/// <summary>
+/// The hostile tests measure the log growth and the held bytes of their own gateways, so they run one at a time, beside
+/// the rest of the tests.
+/// </summary>
+[CollectionDefinition(nameof(HostileCollection))]
 public sealed class HostileCollection;
