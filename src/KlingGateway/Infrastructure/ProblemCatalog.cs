@@ -51,7 +51,7 @@ public static class ProblemCatalog
 {
     // Input.
     public static readonly ProblemType InvalidRequest = new("invalid_request", 400, "The request has invalid fields",
-        "A create body broke its model's rules: `errors` maps each JSON path, as sent, to what is wrong and what is allowed. Nothing was sent upstream.");
+        "A create body broke its model's rules, holds a string that is not valid UTF-8 text, or holds far more values than any model takes: `errors` maps each JSON path, as sent, to what is wrong and what is allowed. Nothing was sent upstream.");
 
     public static readonly ProblemType MalformedJson = new("malformed_json", 400, "The request body is not valid JSON",
         "The body is empty, truncated, not UTF-8, or not JSON; `detail` gives the position.");

@@ -7,7 +7,10 @@ namespace KlingGateway.Models;
 /// </summary>
 public static class ModelCatalog
 {
-    /// <summary>Kling's documented input-image limits (RESEARCH.md §10: ≤ 10 MB, ≥ 300 px, 1:2.5 .. 2.5:1).</summary>
+    /// <summary>
+    /// Kling's documented input-image limits (docs/upstream.md, "Validation": ≤ 10 MB, ≥ 300 px, 1:2.5 .. 2.5:1), and
+    /// the gateway's own largest side.
+    /// </summary>
     public static readonly ImageRule FirstFrame = new(
         MaxBytes: 10 * 1024 * 1024, MinSide: 300, MaxSide: ImageRule.LargestSide, MinAspect: 1 / 2.5, MaxAspect: 2.5);
 
