@@ -15,9 +15,10 @@ COPY src/ src/
 # .ci/publish-smoke.sh runs this exact publish line (with PUBLISH_DIR set) and tests what it produces.
 ARG PUBLISH_DIR=/app
 RUN dotnet publish src/KlingGateway/KlingGateway.csproj --no-restore -c Release -o "$PUBLISH_DIR" -p:UseAppHost=false
-# The ledger's directory, owned by the runtime image's non-root user (APP_UID 1654), so the root filesystem can be
-# read-only and only /data is written.
-RUN mkdir -p /data && chown 1654:1654 /data
+# The ledger's directory and the kept videos' beside it, owned by the runtime image's non-root user (APP_UID 1654), so
+# the root filesystem can be read-only and only /data is written. A volume mounted on /data/videos starts with this
+# ownership.
+RUN mkdir -p /data/videos && chown -R 1654:1654 /data
 
 FROM mcr.microsoft.com/dotnet/aspnet:${DOTNET_VERSION}-noble-chiseled AS runtime
 WORKDIR /app

@@ -78,6 +78,8 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 check "a create polled to succeeded (id ${id:-none}, last status ${status:-none})" test "$status" = succeeded
+check "the playground answers 404 in Production without Playground:Enabled" \
+  bash -c "[ \"\$(curl -sS -o /dev/null -w '%{http_code}' '$gw/playground')\" = 404 ]"
 
 # 5. SIGTERM while a slow create is in flight: the caller still gets its normal 202 answer, and the host exits 0.
 slow=${body/hands./hands. [sim:create-delay=3]}
@@ -107,6 +109,43 @@ PY
 check "the shutdown was logged" grep -q 'Application is shutting down' "$work/gateway.out"
 check "the key appears in no log line" bash -c "! grep -qF '$key' '$work/gateway.out' '$work/gateway.err'"
 check "the client key appears in no log line" bash -c "! grep -qF '$client_key' '$work/gateway.out' '$work/gateway.err'"
+
+# 7. The playground, served from the published files when turned on (step 4 saw it off by default).
+check "the publish output carries the playground's files" test -f "$app/wwwroot/playground/index.html" -a -f "$app/wwwroot/playground/app.js"
+pg_port=$(free_port)
+pg="http://127.0.0.1:$pg_port"
+(cd "$app" && exec env -u DOTNET_ENVIRONMENT ASPNETCORE_ENVIRONMENT=Production Playground__Enabled=true \
+  AimlApi__ApiKeyFile="$work/aimlapi_key.txt" AimlApi__BaseUrl="$sim" Ledger__Path="$work/data/kling-gateway.db" \
+  Auth__ClientsFile="$work/clients.json" dotnet KlingGateway.dll --urls "$pg") >"$work/playground.out" 2>&1 &
+gw_pid=$!
+for _ in $(seq 1 60); do curl -fsS "$pg/health/live" >/dev/null 2>&1 && break; kill -0 "$gw_pid" 2>/dev/null || break; sleep 1; done
+check "with Playground:Enabled the published app serves /playground, every file it links, under a self-only policy" python3 - "$pg" <<'PY'
+import re, sys, urllib.request
+base = sys.argv[1]
+def get(path):
+    with urllib.request.urlopen(base + path, timeout=10) as r:
+        return r.status, r.headers, r.read().decode("utf-8")
+status, headers, page = get("/playground")
+policy = headers.get("Content-Security-Policy", "")
+assert status == 200 and "<!doctype html>" in page.lower(), status
+assert policy.startswith("default-src 'none'; script-src 'self'; style-src 'self'"), policy
+assert "connect-src 'self'" in policy, policy
+linked = re.findall(r'(?:src|href)="(/playground/[^"]+)"', page)
+assert any(l.endswith(".js") for l in linked) and any(l.endswith(".css") for l in linked), linked
+# Every file the page links and every module those import, followed to the end.
+pending, seen = list(linked), set()
+while pending:
+    path = pending.pop()
+    if path in seen:
+        continue
+    seen.add(path)
+    s, h, body = get(path)
+    assert s == 200 and body, path
+    assert h.get("Content-Security-Policy") == policy, path
+    pending += ["/playground/" + m for m in re.findall(r"from '\./([^']+)'", body)]
+assert len(seen) >= 10, sorted(seen)
+PY
+kill -TERM "$gw_pid" 2>/dev/null; wait "$gw_pid" 2>/dev/null; gw_pid=""
 
 if [ "$failed" -gt 0 ]; then
   echo "publish-smoke: gateway stdout (last 20 lines):"; tail -n 20 "$work/gateway.out"; tail -n 20 "$work/gateway.err"

@@ -8,7 +8,9 @@ arrivals at that rate).
 """
 import argparse
 import base64
+import concurrent.futures
 import datetime
+import glob
 import json
 import math
 import os
@@ -32,6 +34,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "kling-video/v1/standard/image-to-video"
 KEY = "bench-key-" + os.urandom(8).hex()
 BIG_PAYLOAD_BYTES = 7 * 1000 * 1000  # the base64 text of the image, about 7 MB
+VIDEO_BYTES = 20 * 1024 * 1024  # the stored video the range reads go through
+REFRESH_INTERVAL_S = 5.0  # Generations:StatusRefreshInterval's default, which the gateway runs with
 
 
 def free_port():
@@ -136,6 +140,8 @@ def wrk(url, seconds, connections, threads, script, headers, env, result):
     result["socket_errors"] = sum(int(g) for g in m.groups()) if m else 0
     m = re.search(r"(\d+) requests in", out)
     result["requests"] = int(m.group(1)) if m else 0
+    m = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", out)
+    result["bytes_per_s"] = float(m.group(1)) * {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}[m.group(2)] if m else 0.0
     return result
 
 
@@ -189,6 +195,8 @@ class Bench:
         self.warmup = 2 if args.quick else 5
         self.gateway_warmup = 15 if args.quick else 40
         self.floor_warmup = 3 if args.quick else 15
+        if args.seconds:
+            self.seconds = args.seconds
         self.results = {"scenarios": {}, "quick": args.quick, "fixed_rate_rounds": self.rounds}
 
     # processes ------------------------------------------------------------------
@@ -225,6 +233,7 @@ class Bench:
                                  "--urls", self.sim, "--Logging:LogLevel:Default=Warning"], sim_env)
         gw_env = dict(os.environ, ASPNETCORE_ENVIRONMENT="Production", AimlApi__ApiKeyFile=key_file,
                       AimlApi__BaseUrl=self.sim, Ledger__Path=os.path.join(self.work, "ledger.db"),
+                      Storage__Path=os.path.join(self.work, "videos"),
                       ASPNETCORE_URLS=self.gw,
                       # Where client authentication and limits exist: anonymous and unlimited, so the figures are
                       # the proxy path's own. Ignored by builds without them.
@@ -249,6 +258,12 @@ http {{
     upstream simulator {{ server 127.0.0.1:{sim_port}; keepalive 64; }}
     server {{
         listen 127.0.0.1:{nginx_port};
+        # The same stored video the gateway serves, for the range reads (sendfile, as nginx serves files by default).
+        location /video/ {{
+            alias {self.work}/static/;
+            sendfile on;
+            tcp_nopush on;
+        }}
         location / {{
             proxy_pass http://simulator;
             proxy_http_version 1.1;
@@ -311,6 +326,84 @@ http {{
         with sqlite3.connect(f"file:{os.path.join(self.work, 'ledger.db')}?mode=ro", uri=True) as db:
             upstream = db.execute("SELECT upstream_id FROM generations WHERE id = ?", (gid,)).fetchone()[0]
         return gid, upstream
+
+    def inflight_refresh(self, count):
+        """(e) The background refresh with `count` generations in flight and nobody reading: the upstream fetch rate
+        (expected in-flight / interval, spread evenly) and the gateway's CPU per refresh."""
+        print(f"bench: scenario inflight: (e) background refresh of {count} generations in flight", flush=True)
+
+        def create(i):
+            return self.create_through_gateway(f"In flight {i} [sim:queued=3600]")[0]
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(create, range(count)))
+        # Past one interval, so every generation's refresh has come due at least once and the pacing has settled.
+        time.sleep(REFRESH_INTERVAL_S * 1.5)
+        window = max(self.seconds, 2 * REFRESH_INTERVAL_S)
+        pid = self.gateway.pid
+        samples = []
+        ticks = cpu_ticks(pid)
+        started = time.time()
+        while time.time() - started < window:
+            samples.append((time.time(), http("GET", self.sim + "/_simulator/fetches/count")[1]["fetches"]))
+            time.sleep(0.5)
+        samples.append((time.time(), http("GET", self.sim + "/_simulator/fetches/count")[1]["fetches"]))
+        cpu_s = (cpu_ticks(pid) - ticks) / os.sysconf("SC_CLK_TCK")
+        elapsed = samples[-1][0] - samples[0][0]
+        fetches = samples[-1][1] - samples[0][1]
+        rates = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(samples, samples[1:]) if b[0] > a[0]]
+        expected = count / REFRESH_INTERVAL_S
+        record = {
+            "title": f"(e) background refresh, {count} generations in flight, nobody reading",
+            "in_flight": count, "interval_s": REFRESH_INTERVAL_S, "seconds": round(elapsed, 1),
+            "fetches": fetches, "fetches_per_s": round(fetches / elapsed, 1), "expected_per_s": expected,
+            "rate_vs_expected": round(fetches / elapsed / expected, 3),
+            # Evenness: the fetch rate in each half-second of the window.
+            "half_second_rates": {"min": round(min(rates), 1), "max": round(max(rates), 1),
+                                  "stdev": round(statistics.pstdev(rates), 1)} if rates else None,
+            "gateway_cpu_us_per_refresh": round(cpu_s * 1e6 / fetches, 1) if fetches else None,
+            "gateway_cpu_percent": round(100 * cpu_s / elapsed, 1),
+        }
+        print(f"  {record['fetches_per_s']} fetches/s (expected {expected:.0f}), half-second rates {record['half_second_rates']},"
+              f" gateway CPU {record['gateway_cpu_us_per_refresh']} us/refresh", flush=True)
+        self.results["scenarios"]["inflight"] = record
+
+    def range_reads(self, connections=64):
+        """(f) 64 connections reading random 1 MiB ranges of a 20 MB stored video: through the gateway's content route
+        (a stored file, served with the framework's range support) against nginx serving the same file."""
+        print("bench: scenario range_reads: (f) random 1 MiB ranges of a 20 MB stored video, 64 connections", flush=True)
+        body = json.dumps({"model": MODEL, "prompt": f"A long video [sim:queued=0,generating=0,video-bytes={VIDEO_BYTES}]",
+                           "image_url": "https://example.com/a.jpg"}).encode()
+        _, answer = http("POST", self.gw + "/v1/generations", body, {"Content-Type": "application/json"})
+        gid = answer["id"]
+        deadline = time.time() + 120
+        while True:
+            _, generation = http("GET", self.gw + "/v1/generations/" + gid)
+            if (generation.get("video") or {}).get("storage") == "stored":
+                break
+            if time.time() > deadline:
+                raise SystemExit(f"bench: the 20 MB video was not stored: {generation}")
+            time.sleep(0.5)
+        stored = glob.glob(os.path.join(self.work, "videos", "*", gid + ".mp4"))[0]
+        os.makedirs(os.path.join(self.work, "static"), exist_ok=True)
+        shutil.copy(stored, os.path.join(self.work, "static", "video.mp4"))
+        targets = {"gateway": generation["video"]["url"], "nginx": self.nginx + "/video/video.mp4"}
+        env = {"BENCH_SIZE": str(VIDEO_BYTES), "BENCH_RANGE_BYTES": str(1024 * 1024)}
+        record = {"title": "(f) random 1 MiB ranges of a 20 MB stored video, 64 connections", "saturation": {}}
+        for target, url in targets.items():
+            wrk(url, self.warmup, connections, 2, "range.lua", [], env, {})
+        for target, url in targets.items():
+            ticks = cpu_ticks(self.gateway.pid)
+            r = record["saturation"][target] = wrk(url, self.seconds, connections, 2, "range.lua", [], env,
+                                                   {"tool": "wrk", "connections": connections, "seconds": self.seconds})
+            if target == "gateway" and r["requests"]:
+                r["gateway_cpu_us_per_request"] = round(
+                    (cpu_ticks(self.gateway.pid) - ticks) / os.sysconf("SC_CLK_TCK") * 1e6 / r["requests"], 1)
+            print(f"  {target:8} {r['rps']:8.0f} ranges/s  {r['bytes_per_s'] / 1e6:8.1f} MB/s  p99 {fmt(r['p99_ms'])} ms"
+                  f"  non-2xx {r['non_2xx']}", flush=True)
+        nginx_rate = record["saturation"]["nginx"]["bytes_per_s"]
+        record["throughput_vs_nginx"] = round(record["saturation"]["gateway"]["bytes_per_s"] / nginx_rate, 2) if nginx_rate else None
+        self.results["scenarios"]["range_reads"] = record
 
     # measurements ---------------------------------------------------------------
     def targets(self, scenario):
@@ -420,15 +513,27 @@ http {{
 
     def run(self):
         host_before = host_cpu()
+        only = set(self.args.only.split(",")) if self.args.only else None
+        wanted = lambda name: only is None or name in only
         try:
             self.setup()
             self.results["payload_bytes"] = self.big_bytes
-            self.scenario("create", "(a) create with a small valid body", 64, [("1000", 1000)])
-            self.prepare_reads()
-            self.scenario("status_done", "(b) status of a terminal generation", 64, [("1000", 1000)])
-            self.scenario("status_busy", "(c) status of an in-progress generation, 256 concurrent pollers", 256,
-                          [("1000", 1000)], near_saturation=False)
-            self.scenario("big_create", "(d) create carrying a 7 MB base64 PNG, 4 at a time", 4, [])
+            if wanted("create"):
+                self.scenario("create", "(a) create with a small valid body", 64, [("1000", 1000)])
+            if wanted("status_done") or wanted("status_busy"):
+                self.prepare_reads()
+            if wanted("status_done"):
+                self.scenario("status_done", "(b) status of a terminal generation", 64, [("1000", 1000)])
+            if wanted("status_busy"):
+                self.scenario("status_busy", "(c) status of an in-progress generation, 256 concurrent pollers", 256,
+                              [("1000", 1000)], near_saturation=False)
+            if wanted("big_create"):
+                self.scenario("big_create", "(d) create carrying a 7 MB base64 PNG, 4 at a time", 4, [])
+            if wanted("range_reads"):
+                self.range_reads()
+            # Last: its generations stay in flight, and the worker refreshes them for the rest of the run.
+            if wanted("inflight"):
+                self.inflight_refresh(self.args.inflight)
             self.results["gateway_peak_since_start"] = proc_status(self.gateway.pid)["VmHWM"]
             host_after = host_cpu()
             self.results["host_steal_percent"] = round(
@@ -466,8 +571,8 @@ def failures(results):
     """Answers that were not 2xx, or transport errors, per measurement: a figure with any is not a fair one."""
     found = []
     for name, record in results["scenarios"].items():
-        runs = [("saturation", t, r) for t, r in record["saturation"].items()]
-        runs += [(label, t, r) for label, fixed in record["fixed"].items() for t, r in fixed.items() if isinstance(r, dict)]
+        runs = [("saturation", t, r) for t, r in record.get("saturation", {}).items()]
+        runs += [(label, t, r) for label, fixed in record.get("fixed", {}).items() for t, r in fixed.items() if isinstance(r, dict)]
         for label, target, r in runs:
             bad = r.get("non_2xx", 0) + r.get("socket_errors", 0)
             if bad:
@@ -484,6 +589,9 @@ def summary(results):
         "create_rps_vs_nginx": round(a["saturation"]["gateway"]["rps"] / a["saturation"]["nginx"]["rps"], 2),
         "status_rps_vs_nginx": round(b["saturation"]["gateway"]["rps"] / b["saturation"]["nginx"]["rps"], 2),
         "big_create_mem_ratio": d["gateway_memory"].get("per_request_over_payload"),
+        "inflight_fetch_rate_vs_expected": s.get("inflight", {}).get("rate_vs_expected"),
+        "inflight_cpu_us_per_refresh": s.get("inflight", {}).get("gateway_cpu_us_per_refresh"),
+        "range_throughput_vs_nginx": s.get("range_reads", {}).get("throughput_vs_nginx"),
     }
 
 
@@ -494,7 +602,7 @@ def chart(results, path):
 
     labels, added = [], {via: [] for via in VIAS}
     for name, record in results["scenarios"].items():
-        for rate, fixed in record["fixed"].items():
+        for rate, fixed in record.get("fixed", {}).items():
             short = record["title"].split(")")[0] + ")"
             offered = fixed["gateway"]["offered_rps"]
             labels.append(f"{short}\n{offered:,.0f} rps")
@@ -571,6 +679,8 @@ def markdown(results, baseline, findings):
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, record in s.items():
+        if name in ("inflight", "range_reads"):
+            continue
         for target in [t for t in PATHS if t in record["saturation"]]:
             sat = record["saturation"][target]
             at1k = record["fixed"].get("1000", {}).get(target)
@@ -584,13 +694,15 @@ def markdown(results, baseline, findings):
               "| scenario | offered rps | gateway p50 | gateway p99 | floor p50 | floor p99 | nginx p50 | nginx p99 |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, record in s.items():
-        for rate, fixed in record["fixed"].items():
+        for rate, fixed in record.get("fixed", {}).items():
             lines.append(f"| {record['title']} | {fixed['gateway']['offered_rps']:.0f} |"
                          + "".join(f" {fmt(fixed.get(f'{via}_added_p50_ms'))} | {fmt(fixed.get(f'{via}_added_p99_ms'))} |"
                                    for via in VIAS))
     lines += ["", "![Added p99 latency by scenario](benchmark-added-latency.png)", "",
               "### Gateway memory", "", "| scenario | RSS before | peak RSS while saturated |", "|---|---:|---:|"]
     for name, record in s.items():
+        if "gateway_memory" not in record:
+            continue
         mem = record["gateway_memory"]
         lines.append(f"| {record['title']} | {mem['rss_before'] / 2**20:.0f} MB | "
                      f"{(mem['peak'] or 0) / 2**20:.0f} MB |")
@@ -602,6 +714,22 @@ def markdown(results, baseline, findings):
         lines += ["", f"(c) coalescing: {c['gateway_requests']} gateway status reads of one in-progress generation in "
                       f"{c['seconds']} s ({c['refresh_intervals']} refresh intervals of 5 s) caused "
                       f"{c['upstream_fetches_from_gateway']} upstream fetches; nginx and direct reach the upstream on every request."]
+    e, f = s.get("inflight"), s.get("range_reads")
+    if e or f:
+        lines += ["", "### The generation lifecycle", ""]
+    if e:
+        spread = e["half_second_rates"] or {}
+        lines += [f"(e) {e['in_flight']} generations in flight, nobody reading, {e['interval_s']:.0f} s refresh interval, "
+                  f"{e['seconds']} s measured: {e['fetches_per_s']} upstream fetches a second (expected in-flight ÷ interval = "
+                  f"{e['expected_per_s']:.0f}); per half second between {spread.get('min')} and {spread.get('max')} "
+                  f"(stdev {spread.get('stdev')}); the gateway spent {fmt(e['gateway_cpu_us_per_refresh'], 0)} µs of CPU per "
+                  f"refresh ({fmt(e['gateway_cpu_percent'], 1)}% of a core)."]
+    if f:
+        lines += ["", "| (f) 64 connections, random 1 MiB ranges of a 20 MB stored video | ranges/s | MB/s | p50 ms | p99 ms | gateway CPU µs per range |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for target, r in f["saturation"].items():
+            lines.append(f"| {target} | {r['rps']:.0f} | {r['bytes_per_s'] / 1e6:.1f} | {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} |"
+                         f" {fmt(r.get('gateway_cpu_us_per_request'), 0)} |")
     sm = results["summary"]
     lines += ["", "## Targets", "",
               "| target | measured | met |", "|---|---:|---|",
@@ -613,6 +741,9 @@ def markdown(results, baseline, findings):
               f"| (d) memory per concurrent request ≤ 3 × payload | {fmt(sm['big_create_mem_ratio'])} × | {yes(sm['big_create_mem_ratio'], 3, le=True)} |",
               f"| (c) upstream fetches per interval = 1 | {c['upstream_fetches_from_gateway']} in {c['refresh_intervals']} intervals | "
               f"{'yes' if c['upstream_fetches_from_gateway'] <= c['refresh_intervals'] else 'no'} |" if c else "",
+              f"| (e) fetch rate = in-flight ÷ interval (within 10%) | {fmt(sm.get('inflight_fetch_rate_vs_expected'))} × | "
+              f"{yes(abs(1 - sm['inflight_fetch_rate_vs_expected']), 0.1, le=True) if sm.get('inflight_fetch_rate_vs_expected') is not None else '–'} |",
+              f"| (f) range-read throughput ≥ 80% of nginx | {fmt(sm.get('range_throughput_vs_nginx'))} × | {yes(sm.get('range_throughput_vs_nginx'), 0.8)} |",
               ]
     if results.get("failures"):
         lines += ["", "**Answers that were not 2xx (or transport errors) in this run**, which make those figures unfair:", ""]
@@ -678,6 +809,10 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="rewrite the docs from docs/benchmark-results.json")
+    parser.add_argument("--only", help="a comma list of scenarios to run (create, status_done, status_busy, big_create, "
+                                       "range_reads, inflight); the results go to OUT/bench-partial.json, the docs stay")
+    parser.add_argument("--seconds", type=int, help="seconds per measurement, instead of the mode's")
+    parser.add_argument("--inflight", type=int, default=1000, help="generations in flight for the inflight scenario")
     args = parser.parse_args()
     docs = os.path.join(ROOT, "docs")
     os.makedirs(docs, exist_ok=True)
@@ -686,6 +821,15 @@ def main():
     if args.report_only:
         with open(results_path) as f:
             results = json.load(f)
+    elif args.only:
+        # A partial run (a smoke run of some scenarios): printed and kept beside the builds, never the docs' figures.
+        bench = Bench(args)
+        bench.run()
+        partial = os.path.join(os.path.abspath(args.out), "bench-partial.json")
+        with open(partial, "w") as f:
+            json.dump(bench.results, f, indent=1)
+        print(f"bench: partial run of {args.only} written to {partial}")
+        return 0
     else:
         bench = Bench(args)
         bench.run()

@@ -42,6 +42,9 @@ internal sealed partial class Scenario
 
     private const double MaxSeconds = 10_000_000;
 
+    /// <summary>The largest video file the simulator makes (a benchmark's 20 MB video fits with room).</summary>
+    private const long MaxVideoBytes = 256L * 1024 * 1024;
+
     public static readonly Scenario None = new(new Dictionary<string, string>(), logger: null);
 
     private Scenario(IReadOnlyDictionary<string, string> directives, ILogger? logger)
@@ -66,6 +69,12 @@ internal sealed partial class Scenario
 
     public TimeSpan? CreateDelay { get; private set; }
 
+    /// <summary>A delay after the generation is created (and billed), before its answer: a caller gone meanwhile never learns its id.</summary>
+    public TimeSpan? AnswerDelay { get; private set; }
+
+    /// <summary>The create is left out of the usage log.</summary>
+    public bool OmitFromLog { get; private set; }
+
     public int? RetryAfterSeconds { get; private set; }
 
     public bool StatusAsString { get; private set; }
@@ -81,6 +90,21 @@ internal sealed partial class Scenario
     public bool LegacyWords { get; private set; }
 
     public Outcome Outcome { get; private set; } = Outcome.Completed;
+
+    /// <summary>How the video file answers: a status (every time, or the first N times).</summary>
+    public Fault? VideoFault { get; private set; }
+
+    /// <summary>The video file's size: the sample padded (or cut) to this many bytes.</summary>
+    public long? VideoBytes { get; private set; }
+
+    /// <summary>The video file is sent at this many bytes per second.</summary>
+    public long? VideoRate { get; private set; }
+
+    /// <summary>The video file's Content-Type instead of video/mp4.</summary>
+    public string? VideoType { get; private set; }
+
+    /// <summary>The video file is sent without a Content-Length (chunked).</summary>
+    public bool VideoChunked { get; private set; }
 
     /// <summary>Reads the directives of a header value and a prompt, the prompt's winning.</summary>
     public static Scenario From(string? header, string? prompt, ILogger logger) =>
@@ -158,6 +182,12 @@ internal sealed partial class Scenario
             case "create-delay" when ParseSeconds(value) is { } delay:
                 CreateDelay = delay;
                 return true;
+            case "answer-delay" when ParseSeconds(value) is { } delay:
+                AnswerDelay = delay;
+                return true;
+            case "log" when value.Equals("omit", StringComparison.OrdinalIgnoreCase):
+                OmitFromLog = true;
+                return true;
             case "retry-after" when int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds):
                 RetryAfterSeconds = seconds;
                 return true;
@@ -184,6 +214,21 @@ internal sealed partial class Scenario
                 return true;
             case "outcome" when ParseOutcome(value) is { } outcome:
                 Outcome = outcome;
+                return true;
+            case "video" when ParseFault(value) is { StatusCode: not null } fault:
+                VideoFault = fault;
+                return true;
+            case "video-bytes" when long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var bytes) && bytes is > 0 and <= MaxVideoBytes:
+                VideoBytes = bytes;
+                return true;
+            case "video-rate" when long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var rate) && rate > 0:
+                VideoRate = rate;
+                return true;
+            case "video-type" when value.Length is > 0 and <= 100 && value.Contains('/', StringComparison.Ordinal):
+                VideoType = value;
+                return true;
+            case "video-chunked" when value.Length == 0 || bool.TryParse(value, out _):
+                VideoChunked = value.Length == 0 || bool.Parse(value);
                 return true;
             default:
                 return false;

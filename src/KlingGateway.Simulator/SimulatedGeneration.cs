@@ -22,6 +22,7 @@ internal sealed class SimulatedGeneration(
     TimeSpan generatingFor)
 {
     private int _fetchCount;
+    private int _fileRequests;
 
     public string Id { get; } = id;
 
@@ -50,6 +51,12 @@ internal sealed class SimulatedGeneration(
     public int CountFetch() => Interlocked.Increment(ref _fetchCount);
 
     public void ResetFetchCount() => Interlocked.Exchange(ref _fetchCount, 0);
+
+    /// <summary>How many requests its video file has had.</summary>
+    public int FileRequests => Volatile.Read(ref _fileRequests);
+
+    /// <summary>Counts one request of its video file and returns its 1-based number.</summary>
+    public int CountFileRequest() => Interlocked.Increment(ref _fileRequests);
 
     public GenerationPhase PhaseAt(DateTimeOffset now)
     {

@@ -54,6 +54,7 @@ public static class SimulatorApp
         app.UseUnhandledErrorBody();
         app.UseUpstreamHeaders();
         app.MapUpstream();
+        app.MapUsageLog();
         app.MapInspection();
         // Anything else is the upstream's 404 body, whatever the method (NestJS answers 404, not 405).
         app.MapFallback((HttpContext http, TimeProvider time) => UpstreamErrors.Answer(http, StatusCodes.Status404NotFound, Scenario.None, time));

@@ -34,10 +34,9 @@ internal static class UpstreamApi
             .WithSummary("Fetches a simulated generation (legacy Kling route).");
 
         // Video links need no key, as the upstream's CDN links need none.
-        app.MapMethods("/files/{name}.mp4", [HttpMethods.Get, HttpMethods.Head], (string name) =>
-                Results.File(SampleVideo.Bytes, SampleVideo.ContentType, enableRangeProcessing: true))
+        app.MapMethods("/files/{name}.mp4", [HttpMethods.Get, HttpMethods.Head], VideoFiles.ServeAsync)
             .WithName("SimulatedVideoFile")
-            .WithSummary("Serves the sample video every completed generation links to.");
+            .WithSummary("Serves the video a completed generation links to (the sample, or as its video directives say).");
 
         return app;
     }
@@ -71,19 +70,24 @@ internal static class UpstreamApi
             return Fail(http, 401, scenario, services);
         }
 
+        var named = body?["model"] is JsonValue modelValue && modelValue.TryGetValue<string>(out var modelName) ? modelName : "unknown";
         if (scenario.CreateDelay is { } delay && !await DelayAsync(http, delay, services.Logger))
         {
+            // The caller left before anything started: the request fails, and its hold is rolled back.
+            LogUsage(http, services, scenario, named, null, null);
             return Results.Empty;
         }
 
         if (scenario.CreateFault is { IsMalformed: false, StatusCode: { } status })
         {
+            LogUsage(http, services, scenario, named, null, null);
             return Fail(http, status, scenario, services);
         }
 
         var problems = bodyProblem is null ? Validate(body!) : [bodyProblem];
         if (problems.Count > 0)
         {
+            LogUsage(http, services, scenario, named, null, null);
             return Fail(http, 400, scenario, services, $"{UpstreamErrors.ValidationPrefix} {string.Join("; ", problems)}");
         }
 
@@ -101,6 +105,12 @@ internal static class UpstreamApi
             scenario.Generating ?? services.Settings.GeneratingFor);
         services.State.Add(generation);
         Log.Created(services.Logger, generation.Id, model, family);
+        LogUsage(http, services, scenario, model, generation.Id, VideoSeconds(body) * UsageLogApi.UsdPerVideoSecond);
+        if (scenario.AnswerDelay is { } answerDelay && !await DelayAsync(http, answerDelay, services.Logger))
+        {
+            // Started and billed, but the caller never learns the id: what a gateway killed mid-create leaves upstream.
+            return Results.Empty;
+        }
 
         var answer = new JsonObject
         {
@@ -141,10 +151,12 @@ internal static class UpstreamApi
         var generation = services.State.Find(id);
         if (generation is null)
         {
+            LogUsage(http, services, requestScenario, "unknown", null, null);
             return Fail(http, 404, requestScenario, services);
         }
 
         var number = generation.CountFetch();
+        services.State.CountFetch();
         var scenario = generation.Scenario.With(header, services.Logger);
         if (scenario.FetchDelay is { } delay && !await DelayAsync(http, delay, services.Logger))
         {
@@ -152,9 +164,11 @@ internal static class UpstreamApi
         }
 
         var answer = Describe(generation, scenario, services.Time.GetUtcNow(), VideoBase(http, services.Settings));
-        if (scenario.FetchFault is { } fault && (fault.Times is null || number <= fault.Times))
+        var failing = scenario.FetchFault is { } fault && (fault.Times is null || number <= fault.Times);
+        LogUsage(http, services, requestScenario, generation.Model, generation.Id, failing ? null : 0m);
+        if (failing && scenario.FetchFault is { } fetchFault)
         {
-            return fault.StatusCode is { } status
+            return fetchFault.StatusCode is { } status
                 ? Fail(http, status, scenario, services)
                 : UpstreamErrors.Truncated(answer);
         }
@@ -232,6 +246,37 @@ internal static class UpstreamApi
 
         return answer;
     }
+
+    /// <summary>
+    /// Adds the request to the usage log: succeeded with <paramref name="costUsd"/>, or failed (null) at no cost. Left
+    /// out when the create asked (<c>log=omit</c>), and in instant mode.
+    /// </summary>
+    private static void LogUsage(HttpContext http, UpstreamServices services, Scenario scenario, string model, string? generationId, decimal? costUsd)
+    {
+        if (scenario.OmitFromLog || !services.Settings.RecordsRequests)
+        {
+            return;
+        }
+
+        var requestId = Guid.NewGuid().ToString("D");
+        services.State.AddToUsageLog(new UsageLogEntry(
+            services.Time.GetUtcNow(),
+            costUsd is null ? "failed" : "succeeded",
+            model,
+            costUsd ?? 0m,
+            requestId,
+            generationId ?? requestId,
+            UpstreamHeaders.ClientRequestIdOf(http.Request)));
+    }
+
+    /// <summary>The body's duration, 5 or 10 as a number or a string; 5 when absent, as the upstream defaults.</summary>
+    private static int VideoSeconds(JsonObject body) => body["duration"] switch
+    {
+        JsonValue value when value.TryGetValue<int>(out var number) => number,
+        JsonValue value when value.TryGetValue<string>(out var text) && int.TryParse(text, System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out var parsed) => parsed,
+        _ => 5,
+    };
 
     private static JsonObject NamedError() => new()
     {
@@ -335,6 +380,9 @@ internal sealed class UpstreamSettings(SimulatorOptions options)
     public TimeSpan GeneratingFor { get; } = options.Instant ? TimeSpan.Zero : options.GeneratingFor;
 
     public string? PublicBaseUrl { get; } = string.IsNullOrWhiteSpace(options.PublicBaseUrl) ? null : options.PublicBaseUrl.TrimEnd('/');
+
+    /// <summary>False in instant mode, which keeps neither requests nor the usage log.</summary>
+    public bool RecordsRequests { get; } = !options.Instant;
 
     public bool IsAuthorized(HttpRequest request)
     {

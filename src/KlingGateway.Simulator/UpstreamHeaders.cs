@@ -26,6 +26,13 @@ internal static partial class UpstreamHeaders
         return next(http);
     });
 
+    /// <summary>The request's <c>X-Client-Request-Id</c> when it is valid (one that would be echoed), or null.</summary>
+    public static string? ClientRequestIdOf(HttpRequest request)
+    {
+        var value = request.Headers[ClientRequestId].ToString();
+        return ValidClientRequestId().IsMatch(value) ? value : null;
+    }
+
     [GeneratedRegex("^[A-Za-z0-9._:-]{1,128}$", RegexOptions.CultureInvariant)]
     private static partial Regex ValidClientRequestId();
 }

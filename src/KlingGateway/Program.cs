@@ -1,8 +1,11 @@
 using KlingGateway.Access;
 using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
+using KlingGateway.Lifecycle;
 using KlingGateway.Models;
+using KlingGateway.Playground;
 using KlingGateway.Upstream;
+using KlingGateway.Videos;
 
 // A container health check (`dotnet KlingGateway.dll --probe`): answered before any host is built.
 if (Probe.IsRequested(args))
@@ -20,10 +23,13 @@ builder.Services.AddGatewayLimits();
 builder.Services.AddGenerationValidation();
 builder.Services.AddUpstream();
 builder.Services.AddGenerations(builder.Configuration);
+builder.Services.AddGenerationLifecycle();
+builder.Services.AddVideos();
 builder.Services.AddGatewayAccess();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
-builder.Services.AddGatewayTelemetry();
+builder.AddGatewayTelemetry();
+builder.Services.AddPlayground();
 
 var app = builder.Build();
 
@@ -33,11 +39,13 @@ app.UseStatusCodePages();
 app.UseGatewayOpenApi();
 app.UseGatewayAccess();
 
-app.MapGet("/", () => TypedResults.Redirect("/swagger")).ExcludeFromDescription();
+app.MapGet("/", PlaygroundEndpoints.Home).ExcludeFromDescription();
 app.MapModels();
 app.MapGenerations();
+app.MapVideoContent();
 app.MapCompatibleRoutes();
 app.MapUsage();
 app.MapGatewayHealthChecks();
+app.MapPlayground();
 
 return app.RunGateway();

@@ -119,6 +119,17 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>, IAsyncLifet
         return reader.ReadToEnd();
     }
 
+    /// <summary>The upstream's id of a generation, read from the SQLite ledger (the gateway never hands it out).</summary>
+    public async Task<string> UpstreamIdAsync(string generationId)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={LedgerPath};Mode=ReadOnly;Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT upstream_id FROM generations WHERE id = $id;";
+        command.Parameters.AddWithValue("$id", generationId);
+        return (string?)await command.ExecuteScalarAsync() ?? throw new InvalidOperationException($"{generationId} has no upstream id yet.");
+    }
+
     /// <summary>Starts a generation on /v1/generations and returns its resource.</summary>
     public async Task<JsonElement> CreateAsync(HttpClient client, object body)
     {

@@ -45,12 +45,18 @@ public sealed class AuthOptions
 
     /// <summary>Company users' JWTs; off unless an authority or a signing key is set.</summary>
     public JwtOptions Jwt { get; set; } = new();
+
+    /// <summary>
+    /// The fixed window <see cref="ClientLimits.RequestsPerMinute"/> is counted in: a minute. A shorter one makes the
+    /// limits per window instead (tests use one to outlast a window quickly); the RateLimit-Policy header names it.
+    /// </summary>
+    public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>A client's limits. 0 means no limit; a client's unset limit takes the default's.</summary>
 public class ClientLimits
 {
-    /// <summary>Requests per minute, per gateway replica.</summary>
+    /// <summary>Requests per minute: per replica, or across replicas sharing a Redis (<c>Redis:ConnectionString</c>).</summary>
     public int? RequestsPerMinute { get; set; }
 
     /// <summary>Generations queued or processing at once, across replicas sharing a ledger.</summary>
@@ -124,6 +130,11 @@ public sealed class AuthOptionsValidator(IHostEnvironment environment) : IValida
             {
                 failures.Add($"Auth:Prices:{key} must not be negative.");
             }
+        }
+
+        if (options.RateLimitWindow < TimeSpan.FromSeconds(1) || options.RateLimitWindow > TimeSpan.FromHours(1))
+        {
+            failures.Add("Auth:RateLimitWindow (Auth__RateLimitWindow) must be between 00:00:01 and 01:00:00.");
         }
 
         if (options.InFlightExpiry <= TimeSpan.Zero)

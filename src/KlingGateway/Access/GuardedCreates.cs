@@ -8,6 +8,8 @@ using KlingGateway.Models;
 using KlingGateway.Upstream;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+using IDiagnosticContext = Serilog.IDiagnosticContext;
 
 namespace KlingGateway.Access;
 
@@ -26,9 +28,13 @@ public sealed partial class GuardedCreates(
     UpstreamFaults faults,
     IOptions<AimlApiOptions> upstreamOptions,
     TimeProvider time,
+    IDiagnosticContext requestLog,
     ILoggerFactory loggerFactory)
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    /// <summary>Set to <c>true</c> on an answer replayed from an <c>Idempotency-Key</c> (as Stripe names it).</summary>
+    public const string IdempotentReplayedHeader = "Idempotent-Replayed";
 
     /// <summary>How long a key is kept: a retry with it within this time returns the first answer.</summary>
     public static readonly TimeSpan IdempotencyKeyLifetime = TimeSpan.FromHours(24);
@@ -48,25 +54,24 @@ public sealed partial class GuardedCreates(
         var images = AuditLog.ImageHashes(request);
         var cancellationToken = context.RequestAborted;
 
-        var key = context.Request.Headers[IdempotencyKeyHeader].ToString();
-        if (context.Request.Headers.ContainsKey(IdempotencyKeyHeader) && !ValidKey().IsMatch(key))
+        var (idempotencyKey, keyFault) = ReadIdempotencyKey(context.Request.Headers[IdempotencyKeyHeader]);
+        if (keyFault is not null)
         {
-            return Refuse(caller, request, images, ProblemCatalog.InvalidIdempotencyKey,
-                "An Idempotency-Key is 1 to 255 visible ASCII characters, for example a UUID.");
+            return Refuse(caller, request, images, ProblemCatalog.InvalidIdempotencyKey, keyFault);
         }
 
-        var idempotencyKey = key.Length > 0 ? key : null;
         if (idempotencyKey is not null)
         {
             var held = await HoldKeyAsync(caller, idempotencyKey, RequestHash(request), cancellationToken);
             if (held is not null)
             {
-                return await AnswerHeldKeyAsync(held, caller, request, images, cancellationToken);
+                return await AnswerHeldKeyAsync(held, context, caller, request, images, cancellationToken);
             }
         }
 
         var model = request.Model ?? throw new InvalidOperationException("A validated request names a known model.");
         var generation = generations.NewGeneration(request, context.ClientRequestId(), caller.Owner, clients.PricePerSecond(model));
+        using var running = generations.TrackCreate(generation.Id);
         var now = time.GetUtcNow();
         var dayStart = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
         var limits = caller.Client.Limits;
@@ -99,24 +104,67 @@ public sealed partial class GuardedCreates(
 
         var outcome = await generations.StartAsync(generation, request);
         generation = outcome.Generation!;
-        context.LogGeneration(generation.Id, generation.Model);
+        requestLog.SetGeneration(generation);
         AuditLog.Created(_audit, caller, generation, images);
 
-        ProblemHttpResult? problem = null;
-        string? problemCode = null;
-        if (outcome.Fault is { } fault)
+        if (outcome.Fault is not { } fault)
         {
-            problem = faults.ToProblem(context.Response, fault, generation.Id);
-            problemCode = UpstreamFaults.Describe(fault).Problem.Code;
+            if (idempotencyKey is not null)
+            {
+                await accounting.CompleteIdempotencyKeyAsync(caller.Client.Name, idempotencyKey, successStatus, null, CancellationToken.None);
+            }
+
+            return new CreateAnswer(generation, null);
         }
 
+        var problem = faults.ToProblem(context.Response, fault, generation.Id);
         if (idempotencyKey is not null)
         {
-            await accounting.CompleteIdempotencyKeyAsync(
-                caller.Client.Name, idempotencyKey, problem?.StatusCode ?? successStatus, problemCode, CancellationToken.None);
+            if (fault.MayHaveStarted)
+            {
+                // The upstream may have started it: the key is kept, and a retry gets this very answer, not a second create.
+                var (type, detail) = UpstreamFaults.Describe(fault);
+                await accounting.CompleteIdempotencyKeyAsync(caller.Client.Name, idempotencyKey, type.Status,
+                    new StoredProblem(type.Code, type.Status, detail, fault.StatusCode), CancellationToken.None);
+            }
+            else
+            {
+                // A refusal started nothing: the key is released, so the retry its Retry-After invites runs afresh
+                // (https://docs.stripe.com/api/idempotent_requests; draft-ietf-httpapi-idempotency-key-header, section 2.6).
+                await accounting.ReleaseIdempotencyKeyAsync(caller.Client.Name, idempotencyKey, CancellationToken.None);
+            }
         }
 
         return new CreateAnswer(generation, problem);
+    }
+
+    /// <summary>
+    /// The one key a request carries, or why it is refused. Two header lines are refused, and so is a comma in one:
+    /// an intermediary may join repeated header lines into one with commas (RFC 9110, section 5.3), so <c>a,b</c>
+    /// cannot be told from two keys, and taking either would make a retry through another path a different request.
+    /// </summary>
+    private static (string? Key, string? Fault) ReadIdempotencyKey(StringValues values)
+    {
+        if (values.Count == 0)
+        {
+            return (null, null);
+        }
+
+        if (values.Count > 1)
+        {
+            return (null, string.Create(CultureInfo.InvariantCulture,
+                $"The request carries {values.Count} Idempotency-Key headers; send exactly one."));
+        }
+
+        var key = values[0] ?? "";
+        if (key.Contains(',', StringComparison.Ordinal))
+        {
+            return (null, "An Idempotency-Key may not hold a comma: two keys joined by a proxy read the same. Use 1 to 255 visible ASCII characters other than a comma, for example a UUID.");
+        }
+
+        return ValidKey().IsMatch(key)
+            ? (key, null)
+            : (null, "An Idempotency-Key is 1 to 255 visible ASCII characters, for example a UUID.");
     }
 
     /// <summary>Null when this request now holds the key; otherwise the record of the request that does.</summary>
@@ -140,7 +188,7 @@ public sealed partial class GuardedCreates(
     }
 
     private async Task<CreateAnswer> AnswerHeldKeyAsync(
-        IdempotencyRecord held, Caller caller, GenerationRequest request, string images, CancellationToken cancellationToken)
+        IdempotencyRecord held, HttpContext context, Caller caller, GenerationRequest request, string images, CancellationToken cancellationToken)
     {
         if (held.RequestHash != RequestHash(request))
         {
@@ -163,23 +211,29 @@ public sealed partial class GuardedCreates(
         }
 
         AuditLog.Replayed(_audit, caller, generation, images);
+        context.Response.Headers[IdempotentReplayedHeader] = "true";
         if (held.ProblemCode is null)
         {
+            // A success: the route answers the generation in its own shape, as it is now, with its success status
+            // (202 and Location on /v1, 200 on the compatible routes).
             return new CreateAnswer(generation, null);
         }
 
-        // The first answer's problem, from the catalog by the code it was stored with.
-        var replayed = ProblemCatalog.Find(held.ProblemCode) ?? ProblemCatalog.UpstreamError;
-        return new CreateAnswer(generation, TypedResults.Problem(
-            generation.Error?.Message ?? "The create under this Idempotency-Key failed.",
-            statusCode: held.StatusCode,
-            title: replayed.Title,
-            extensions: new Dictionary<string, object?>
-            {
-                ["code"] = replayed.Code,
-                ["generation_id"] = generation.Id,
-                ["idempotent_replay"] = true,
-            }));
+        // The first answer's problem as it was given: the same status, code, detail and upstream status. A key completed
+        // before problems were stored has only its code; the generation's error message stands in for the detail. Only
+        // outcomes that may have started something are stored, and none of them carries Retry-After.
+        var stored = held.Problem ?? new StoredProblem(held.ProblemCode, held.StatusCode ?? StatusCodes.Status502BadGateway,
+            generation.Error?.Message ?? "The create under this Idempotency-Key failed.", null);
+        var type = ProblemCatalog.Find(stored.Code) ?? ProblemCatalog.UpstreamError;
+        var extensions = new Dictionary<string, object?>(StringComparer.Ordinal);
+        if (stored.UpstreamStatus is { } upstreamStatus)
+        {
+            extensions["upstream_status"] = upstreamStatus;
+        }
+
+        extensions["generation_id"] = generation.Id;
+        extensions["idempotent_replay"] = true;
+        return new CreateAnswer(generation, type.Result(stored.Detail, extensions));
     }
 
     private CreateAnswer LimitRefusal(

@@ -2,8 +2,10 @@ using KlingGateway.Access;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
+using KlingGateway.Videos;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using IDiagnosticContext = Serilog.IDiagnosticContext;
 
 namespace KlingGateway.Generations;
 
@@ -49,23 +51,25 @@ public static class CompatibleApi
             .WithName($"Get{name}Compatible")
             .WithSummary($"Read a generation ({name.ToLowerInvariant()} upstream route, compatible)")
             .WithDescription("The AI/ML API's fetch route for gateway ids: {id, status (queued|generating|completed|error), video, " +
-                             "error, meta}. Poll until the status is neither queued nor generating.")
+                             "error, meta}. Poll until the status is neither queued nor generating. video.url is the gateway's own " +
+                             "link to the video, which works without credentials (Videos:CompatibleVideoUrl=upstream passes the " +
+                             "upstream's URL through instead).")
             .ProducesValidationProblem()
             .ProducesStatusProblems();
     }
 
     private static async Task<Results<Ok<CompatibleGeneration>, ProblemHttpResult>> Create(
-        GenerationRequest request, HttpContext context, GuardedCreates creates)
+        GenerationRequest request, HttpContext context, GuardedCreates creates, IDiagnosticContext requestLog, VideoLinks links)
     {
-        context.LogGeneration(null, request.ModelId);
+        requestLog.SetModel(request.ModelId);
         var answer = await creates.CreateAsync(request, context, StatusCodes.Status200OK);
         return answer.Problem is { } problem
             ? problem
-            : TypedResults.Ok(CompatibleGeneration.From(answer.Generation!, withWarnings: true));
+            : TypedResults.Ok(CompatibleGeneration.From(answer.Generation!, withWarnings: true, links.DescribeCompatible(answer.Generation!, context.Request)));
     }
 
     private static async Task<Results<Ok<CompatibleGeneration>, ValidationProblem, ProblemHttpResult>> Get(
-        HttpContext context, GenerationService generations, UpstreamFaults faults, [FromQuery(Name = "generation_id")] string? generationId = null)
+        HttpContext context, GenerationService generations, UpstreamFaults faults, IDiagnosticContext requestLog, VideoLinks links, [FromQuery(Name = "generation_id")] string? generationId = null)
     {
         if (string.IsNullOrWhiteSpace(generationId))
         {
@@ -73,9 +77,9 @@ public static class CompatibleApi
                 new Dictionary<string, string[]> { ["generation_id"] = ["generation_id is required: the id a create answered with."] });
         }
 
-        var (generation, problem) = await GenerationProblems.ReadAsync(generationId, context, generations, faults);
+        var (generation, problem) = await GenerationProblems.ReadAsync(generationId, context, generations, faults, requestLog);
         return problem is not null
             ? problem
-            : TypedResults.Ok(CompatibleGeneration.From(generation!, withWarnings: false));
+            : TypedResults.Ok(CompatibleGeneration.From(generation!, withWarnings: false, links.DescribeCompatible(generation!, context.Request)));
     }
 }

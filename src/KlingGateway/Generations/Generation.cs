@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace KlingGateway.Generations;
 
 /// <summary>
@@ -35,8 +37,15 @@ public sealed record Generation
     /// <summary>Fields the gateway accepted but the model ignores, as returned by the create.</summary>
     public IReadOnlyList<GenerationWarning> Warnings { get; init; } = [];
 
-    /// <summary>The caller's <c>X-Client-Request-Id</c>, if sent.</summary>
+    /// <summary>The caller's <c>X-Client-Request-Id</c> (or the request's trace id), echoed to the caller; never sent upstream.</summary>
     public string? ClientRequestId { get; init; }
+
+    /// <summary>
+    /// The <c>X-Client-Request-Id</c> the create was sent upstream with (<see cref="GenerationId.UpstreamRequestId"/>):
+    /// one per generation, so the upstream's usage log tells whether this create was billed. Null on generations
+    /// created before the gateway sent one of its own.
+    /// </summary>
+    public string? UpstreamRequestId { get; init; }
 
     /// <summary>The caller's <c>external_task_id</c> (legacy route), if sent.</summary>
     public string? ExternalTaskId { get; init; }
@@ -75,7 +84,112 @@ public sealed record Generation
     /// against its client's budget.
     /// </summary>
     public bool Refunded { get; init; }
+
+    /// <summary>
+    /// The resource's version: 0 at insert, one more for every change a caller can see (status, video, error). A change
+    /// is written only over the version it was computed from, so two writers never undo each other.
+    /// </summary>
+    public long Version { get; init; }
+
+    /// <summary>
+    /// When the upstream should next be asked about this generation; <see langword="null"/> once nobody needs to ask
+    /// again. Claiming a refresh moves it one interval ahead in one conditional update, which is the lease that keeps
+    /// replicas from fetching the same generation twice in an interval.
+    /// </summary>
+    public DateTimeOffset? NextRefreshAt { get; init; }
+
+    /// <summary>Refreshes in a row that ended in an upstream fault; the next one waits longer (backoff).</summary>
+    public int RefreshFailures { get; init; }
+
+    /// <summary>When the watchdog declared it failed for running past the deadline (kept after a late success).</summary>
+    public DateTimeOffset? DeadlinePassedAt { get; init; }
+
+    /// <summary>The gateway's own copy of the video, once the generation succeeded with one; null when none is kept.</summary>
+    public KeptVideo? Kept { get; init; }
+    /// <summary>
+    /// Whether the upstream billed a create whose outcome the gateway never learned from its answer (it timed out, the
+    /// answer was unreadable, or the gateway stopped before it arrived): <see cref="GenerationBilling.Unknown"/> until
+    /// the upstream's usage log says. Null for every other generation: the create's answer said what happened.
+    /// </summary>
+    public GenerationBilling? Billing { get; init; }
 }
+
+/// <summary>
+/// What the upstream's usage log says about a create the gateway never heard back about (docs/upstream.md, "Usage log").
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<GenerationBilling>))]
+public enum GenerationBilling
+{
+    /// <summary>Not known yet, or not knowable (the usage log could not be read): the generation stays charged.</summary>
+    [JsonStringEnumMemberName("unknown")]
+    Unknown,
+
+    /// <summary>The usage log shows the create billed: it stays charged.</summary>
+    [JsonStringEnumMemberName("billed")]
+    Billed,
+
+    /// <summary>The usage log shows the create failed, or still lacks it after the grace period: it is refunded.</summary>
+    [JsonStringEnumMemberName("not_billed")]
+    NotBilled,
+}
+
+/// <summary>The ledger's words for <see cref="GenerationBilling"/>, the same as the API's.</summary>
+public static class GenerationBillingText
+{
+    public static string ToApiString(this GenerationBilling billing) => billing switch
+    {
+        GenerationBilling.Unknown => "unknown",
+        GenerationBilling.Billed => "billed",
+        GenerationBilling.NotBilled => "not_billed",
+        _ => throw new ArgumentOutOfRangeException(nameof(billing), billing, "Not a billing state."),
+    };
+
+    public static GenerationBilling? Parse(string? text) => text switch
+    {
+        null => null,
+        "unknown" => GenerationBilling.Unknown,
+        "billed" => GenerationBilling.Billed,
+        "not_billed" => GenerationBilling.NotBilled,
+        _ => throw new InvalidDataException($"The ledger holds an unknown billing state '{text}'."),
+    };
+}
+
+/// <summary>Where the gateway's own copy of a generation's video stands.</summary>
+public enum KeptVideoState
+{
+    /// <summary>To be downloaded from the upstream's URL (or being downloaded).</summary>
+    Pending,
+
+    /// <summary>In the gateway's storage, served by the content route.</summary>
+    Stored,
+
+    /// <summary>The download gave up; the content route streams from the upstream's URL instead.</summary>
+    Failed,
+
+    /// <summary>Removed by the retention sweep; the content route answers 410.</summary>
+    Expired,
+}
+
+/// <summary>The gateway's own copy of a video and how getting it went.</summary>
+/// <param name="State">Pending, stored, failed or expired.</param>
+/// <param name="Attempts">Download attempts started so far.</param>
+/// <param name="NextAttemptAt">While pending: when the next attempt may start (also the lease of a running one).</param>
+/// <param name="Key">The storage key, once stored.</param>
+/// <param name="Size">Bytes, once stored.</param>
+/// <param name="ContentType">The media type checked at download, once stored.</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the stored bytes.</param>
+/// <param name="StoredAt">When it was stored.</param>
+/// <param name="Error">Why the last attempt failed, when it did.</param>
+public sealed record KeptVideo(
+    KeptVideoState State,
+    int Attempts = 0,
+    DateTimeOffset? NextAttemptAt = null,
+    string? Key = null,
+    long? Size = null,
+    string? ContentType = null,
+    string? Sha256 = null,
+    DateTimeOffset? StoredAt = null,
+    string? Error = null);
 
 /// <summary>Who a generation belongs to: a client and, optionally, one of the company's users.</summary>
 /// <param name="Client">The client name from configuration (<c>Auth:Clients:{name}</c>), or <see cref="AnonymousClient"/>.</param>
@@ -108,7 +222,7 @@ public sealed record GenerationError(string Code, string Message);
 /// </summary>
 public sealed record GenerationUsage(double? CreditsUsed, double? TokensUsed);
 
-/// <summary>The small fixed set of failure codes a failed generation carries (CONTRACT.md, "Normalized statuses").</summary>
+/// <summary>The small fixed set of failure codes a failed generation carries (docs/upstream.md, "Statuses").</summary>
 public static class GenerationErrorCodes
 {
     /// <summary>The upstream reported the generation as failed (<c>error</c> or <c>failed</c>).</summary>
@@ -129,6 +243,18 @@ public static class GenerationErrorCodes
     /// <summary>The upstream answered with something the gateway could not read.</summary>
     public const string UpstreamBadResponse = "upstream_bad_response";
 
+    /// <summary>
+    /// The generation had not finished when <c>Generations:Deadline</c> ran out (the watchdog). It may have been billed,
+    /// so it is not refunded; the gateway keeps asking the upstream for a while, and a late video is still kept.
+    /// </summary>
+    public const string DeadlineExceeded = "deadline_exceeded";
+    /// <summary>
+    /// The gateway stopped (a crash, a kill) before it recorded the upstream's answer to the create; the row was settled
+    /// by <see cref="CreateSettlementWorker"/> once it was older than any create can take. Its billing says whether the
+    /// upstream started (and billed) it.
+    /// </summary>
+    public const string Interrupted = "interrupted";
+
     /// <summary>Every code, in the order above.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
@@ -138,5 +264,7 @@ public static class GenerationErrorCodes
         UpstreamUnavailable,
         UpstreamTimeout,
         UpstreamBadResponse,
+        Interrupted,
+        DeadlineExceeded,
     ];
 }

@@ -31,6 +31,25 @@ public static class GenerationId
     }
 
     /// <summary>
+    /// The <c>X-Client-Request-Id</c> a generation's create is sent upstream with: the id itself with <c>_</c> written
+    /// as <c>.</c>, because the upstream takes only <c>[A-Za-z0-9._:-]</c> (docs/upstream.md, "Routes"), and <c>.</c>
+    /// never occurs in an id, so the mapping is one to one and an operator reads the gateway's id straight off the
+    /// upstream's usage log. Unique per create, so the usage log's <c>client_request_id</c> tells whether this very
+    /// create was billed (docs/upstream.md, "Usage log").
+    /// </summary>
+    public static string UpstreamRequestId(string id)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        return id.Replace('_', '.');
+    }
+
+    /// <summary>
+    /// The <c>X-Client-Request-Id</c> of a generation's status fetches: its create's with <c>:fetch</c> appended, so a
+    /// fetch's row in the usage log is never taken for the create's.
+    /// </summary>
+    public static string UpstreamFetchRequestId(string id) => UpstreamRequestId(id) + ":fetch";
+
+    /// <summary>
     /// Whether the text has the shape of an id this gateway issues. A cheap check so a junk handle is a 404 without
     /// touching the store; a well-formed id may still be unknown.
     /// </summary>

@@ -2,9 +2,11 @@ using KlingGateway.Access;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
+using KlingGateway.Videos;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using IDiagnosticContext = Serilog.IDiagnosticContext;
 
 namespace KlingGateway.Generations;
 
@@ -14,6 +16,7 @@ namespace KlingGateway.Generations;
 /// <item><term>POST /v1/generations</term><description>start a generation (202 + Location)</description></item>
 /// <item><term>GET /v1/generations/{id}</term><description>its normalized status</description></item>
 /// <item><term>GET /v1/generations</term><description>newest first, filtered, cursor-paged</description></item>
+/// <item><term>GET /v1/generations/{id}/content</term><description>the video (<see cref="ContentApi"/>)</description></item>
 /// </list>
 /// </summary>
 public static class GenerationsApi
@@ -41,9 +44,12 @@ public static class GenerationsApi
         group.MapGet("/{id}", Get)
             .WithName("GetGeneration")
             .WithSummary("Read a generation's status")
-            .WithDescription("The normalized status: queued, processing, succeeded or failed. While the generation runs, a read " +
-                             "refreshes it from the upstream at most once per refresh interval (5 s by default), shared by all " +
-                             "concurrent readers; finished generations are answered from the gateway's ledger.")
+            .WithDescription("The normalized status: queued, processing, succeeded or failed. The gateway brings every generation to " +
+                             "its end on its own, asking the upstream once per refresh interval (5 s by default) whether anyone reads " +
+                             "or not; a read when that is due shares the same fetch. A generation not finished after the deadline " +
+                             "(30 min by default) is failed with deadline_exceeded, and turns succeeded if the upstream completes it " +
+                             "later. video.url is the gateway's own link to the video (GET /v1/generations/{id}/content), which works " +
+                             "without credentials until video.url_expires_at.")
             .ProducesStatusProblems();
 
         group.MapGet("/", List)
@@ -59,9 +65,9 @@ public static class GenerationsApi
     }
 
     private static async Task<Results<Accepted<GenerationResource>, ProblemHttpResult>> Create(
-        GenerationRequest request, HttpContext context, GuardedCreates creates)
+        GenerationRequest request, HttpContext context, GuardedCreates creates, IDiagnosticContext requestLog, VideoLinks links)
     {
-        context.LogGeneration(null, request.ModelId);
+        requestLog.SetModel(request.ModelId);
         var answer = await creates.CreateAsync(request, context, StatusCodes.Status202Accepted);
         if (answer.Problem is { } problem)
         {
@@ -69,20 +75,21 @@ public static class GenerationsApi
         }
 
         var generation = answer.Generation!;
-        return TypedResults.Accepted($"/v1/generations/{generation.Id}", GenerationResource.From(generation));
+        return TypedResults.Accepted($"/v1/generations/{generation.Id}", GenerationResource.From(generation, links.Describe(generation, context.Request)));
     }
 
     private static async Task<Results<Ok<GenerationResource>, ProblemHttpResult>> Get(
-        string id, HttpContext context, GenerationService generations, UpstreamFaults faults)
+        string id, HttpContext context, GenerationService generations, UpstreamFaults faults, IDiagnosticContext requestLog, VideoLinks links)
     {
-        var (generation, problem) = await GenerationProblems.ReadAsync(id, context, generations, faults);
-        return problem is not null ? problem : TypedResults.Ok(GenerationResource.From(generation!));
+        var (generation, problem) = await GenerationProblems.ReadAsync(id, context, generations, faults, requestLog);
+        return problem is not null ? problem : TypedResults.Ok(GenerationResource.From(generation!, links.Describe(generation!, context.Request)));
     }
 
     private static async Task<Results<Ok<GenerationList>, ValidationProblem>> List(
         HttpContext context,
         IGenerationStore store,
         IOptions<GenerationOptions> options,
+        VideoLinks links,
         CancellationToken cancellationToken,
         [FromQuery] string? status = null,
         [FromQuery] string? model = null,
@@ -132,7 +139,7 @@ public static class GenerationsApi
         var caller = context.Caller();
         var query = new GenerationQuery(statusFilter, model, pageSize ?? settings.DefaultPageSize, after) { Owner = caller.IsAdmin ? null : caller.Owner };
         var page = await store.ListAsync(query, cancellationToken);
-        return TypedResults.Ok(new GenerationList([.. page.Items.Select(GenerationResource.From)], page.Next?.ToString()));
+        return TypedResults.Ok(new GenerationList([.. page.Items.Select(g => GenerationResource.From(g, links.Describe(g, context.Request)))], page.Next?.ToString()));
     }
 }
 
@@ -144,16 +151,16 @@ internal static class GenerationProblems
     /// problem to answer (not found, which also covers another client's generation, or the mapped upstream fault).
     /// </summary>
     public static async Task<(Generation? Generation, ProblemHttpResult? Problem)> ReadAsync(
-        string id, HttpContext context, GenerationService generations, UpstreamFaults faults)
+        string id, HttpContext context, GenerationService generations, UpstreamFaults faults, IDiagnosticContext requestLog)
     {
-        context.LogGeneration(id, null);
+        requestLog.SetGenerationId(id);
         var outcome = await generations.GetAsync(id, context.Caller(), context.RequestAborted);
         if (outcome.Generation is not { } generation)
         {
             return (null, NotFound(id));
         }
 
-        context.LogGeneration(generation.Id, generation.Model);
+        requestLog.SetGeneration(generation);
         return outcome.Fault is { } fault
             ? (generation, faults.ToProblem(context.Response, fault, generation.Id, UpstreamOperation.Fetch))
             : (generation, null);

@@ -21,6 +21,46 @@ public interface IGenerationStore
     /// </summary>
     Task UpdateAsync(Generation generation, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Writes one change of a generation (everything an update writes, and the version, refresh schedule, watchdog and
+    /// kept-video fields) in one transaction: the one place a generation's change after its create is recorded. Returns
+    /// the generation as written, with its new <see cref="Generation.Version"/>; <see langword="null"/> when
+    /// <see cref="GenerationChange.ExpectedVersion"/> no longer matches (someone else changed it first).
+    /// Throws <see cref="KeyNotFoundException"/> when there is no such generation.
+    /// </summary>
+    Task<Generation?> RecordChangeAsync(GenerationChange change, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims the refresh of one generation when it is due (<see cref="Generation.NextRefreshAt"/> at or before
+    /// <paramref name="now"/>), moving it to <paramref name="leaseUntil"/> in one conditional update: the claimed row, or
+    /// <see langword="null"/> when it is not due or another reader, worker or replica claimed it first.
+    /// </summary>
+    Task<Generation?> ClaimRefreshAsync(string id, DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken cancellationToken);
+
+    /// <summary>Claims up to <paramref name="limit"/> due refreshes, the longest due first, as <see cref="ClaimRefreshAsync"/> does one.</summary>
+    Task<IReadOnlyList<Generation>> ClaimDueRefreshesAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Unfinished generations with an upstream id created at or before <paramref name="createdBefore"/> (the watchdog's), oldest first.</summary>
+    Task<IReadOnlyList<Generation>> FindOverdueAsync(DateTimeOffset createdBefore, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims up to <paramref name="limit"/> pending video downloads whose next attempt is due, counting the attempt and
+    /// leasing it until <paramref name="leaseUntil"/>.
+    /// </summary>
+    Task<IReadOnlyList<Generation>> ClaimDueDownloadsAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Generations with a kept video (pending, stored or failed) that completed at or before <paramref name="completedBefore"/>.</summary>
+    Task<IReadOnlyList<Generation>> FindRetentionDueAsync(DateTimeOffset completedBefore, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Counts for the gauges: generations in flight, videos stored and their bytes.</summary>
+    Task<LedgerStats> StatsAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The secret stored under <paramref name="name"/>; when there is none yet, <paramref name="candidate"/> is stored and
+    /// returned. Every replica of a shared ledger gets the same value.
+    /// </summary>
+    Task<string> GetOrAddSecretAsync(string name, string candidate, CancellationToken cancellationToken);
+
     /// <summary>The generation with this gateway id, or <see langword="null"/>.</summary>
     Task<Generation?> FindAsync(string id, CancellationToken cancellationToken);
 
@@ -49,3 +89,9 @@ public sealed record GenerationQuery(GenerationStatus? Status, string? Model, in
 /// <param name="Items">Newest first.</param>
 /// <param name="Next">Where the next page starts; <see langword="null"/> on the last page.</param>
 public sealed record GenerationPage(IReadOnlyList<Generation> Items, GenerationCursor? Next);
+
+/// <summary>The ledger's counts for the gauges.</summary>
+/// <param name="InFlight">Generations queued or processing.</param>
+/// <param name="VideosStored">Videos in the gateway's storage.</param>
+/// <param name="BytesStored">Their bytes.</param>
+public sealed record LedgerStats(long InFlight, long VideosStored, long BytesStored);

@@ -28,10 +28,17 @@ public interface ILedgerAccounting
     /// <summary>The unexpired record of a key, or <see langword="null"/>.</summary>
     Task<IdempotencyRecord?> FindIdempotencyKeyAsync(string client, string key, DateTimeOffset now, CancellationToken cancellationToken);
 
-    /// <summary>Records how the create under this key was answered, so later requests with the key answer the same.</summary>
-    Task CompleteIdempotencyKeyAsync(string client, string key, int statusCode, string? problemCode, CancellationToken cancellationToken);
+    /// <summary>
+    /// Records how the create under this key was answered, so later requests with the key answer the same: a success
+    /// (<paramref name="problem"/> null; each route renders the generation in its own shape), or the problem of a create
+    /// that may have started upstream (a timeout, an unreadable answer).
+    /// </summary>
+    Task CompleteIdempotencyKeyAsync(string client, string key, int statusCode, StoredProblem? problem, CancellationToken cancellationToken);
 
-    /// <summary>Drops a key whose create never reached the ledger (refused by a limit), so a retry can run.</summary>
+    /// <summary>
+    /// Drops a key whose create started nothing (refused by a limit, or by the upstream), so a retry with it runs afresh.
+    /// Only a key not yet completed: a completed key is the record of an answer and stays until it expires.
+    /// </summary>
     Task ReleaseIdempotencyKeyAsync(string client, string key, CancellationToken cancellationToken);
 
     /// <summary>Deletes every key that expired at or before <paramref name="now"/>; returns how many.</summary>
@@ -100,4 +107,17 @@ public sealed record IdempotencyRecord(
     DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt)
 {
     public bool IsComplete => StatusCode is not null;
+
+    /// <summary>
+    /// The problem the create answered, as stored to be replayed; null for a success, and for keys completed before the
+    /// ledger stored problems (only <see cref="ProblemCode"/> then).
+    /// </summary>
+    public StoredProblem? Problem { get; init; }
 }
+
+/// <summary>A problem answer as an idempotency key keeps it, to answer a retry exactly as the first request was answered.</summary>
+/// <param name="Code">The catalog code; the title comes from the catalog.</param>
+/// <param name="Status">The HTTP status.</param>
+/// <param name="Detail">The first answer's <c>detail</c>.</param>
+/// <param name="UpstreamStatus">The first answer's <c>upstream_status</c> member, when it had one.</param>
+public sealed record StoredProblem(string Code, int Status, string Detail, int? UpstreamStatus);

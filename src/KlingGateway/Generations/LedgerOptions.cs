@@ -102,7 +102,7 @@ public static class LedgerServiceCollectionExtensions
     /// <summary>
     /// Binds <see cref="LedgerOptions"/> from the <c>Ledger</c> section, validated on start, and registers the
     /// configured store (<see cref="SqliteGenerationStore"/> or <see cref="PostgresGenerationStore"/>) as the singleton
-    /// <see cref="IGenerationStore"/> and <see cref="ILedgerAccounting"/>. The host must call
+    /// <see cref="IGenerationStore"/>, <see cref="ILedgerAccounting"/> and <see cref="ILedgerSweeps"/>. The host must call
     /// <see cref="IGenerationStore.InitializeAsync"/> before serving.
     /// </summary>
     public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration)
@@ -122,6 +122,7 @@ public static class LedgerServiceCollectionExtensions
             : provider.GetRequiredService<SqliteGenerationStore>());
         services.TryAddSingleton<IGenerationStore>(provider => provider.GetRequiredService<SqlLedgerStore>());
         services.TryAddSingleton<ILedgerAccounting>(provider => provider.GetRequiredService<SqlLedgerStore>());
+        services.TryAddSingleton<ILedgerSweeps>(provider => provider.GetRequiredService<SqlLedgerStore>());
         return services;
     }
 }

@@ -73,6 +73,39 @@ public sealed partial class PostgresGenerationStore : SqlLedgerStore, IAsyncDisp
         );
         CREATE INDEX ix_idempotency_keys_expires ON idempotency_keys (expires_at);
         """,
+
+        // Version 2: see MigrationSteps.SettlementAndReplay (the same SQL reads the same in both databases).
+        MigrationSteps.SettlementAndReplay,
+
+        // Version 3: each generation runs to its end on its own. The version callers see change, when to ask the upstream
+        // next (the refresh lease), the watchdog's mark, the gateway's own copy of the video, and the secret video links
+        // are signed with. Unfinished generations are due at once; succeeded ones from before get their video downloaded.
+        """
+        ALTER TABLE generations ADD COLUMN version integer NOT NULL DEFAULT 0;
+        ALTER TABLE generations ADD COLUMN next_refresh_at text;
+        ALTER TABLE generations ADD COLUMN refresh_failures integer NOT NULL DEFAULT 0;
+        ALTER TABLE generations ADD COLUMN deadline_passed_at text;
+        ALTER TABLE generations ADD COLUMN video_state text CHECK (video_state IN ('pending', 'stored', 'failed', 'expired'));
+        ALTER TABLE generations ADD COLUMN video_attempts integer NOT NULL DEFAULT 0;
+        ALTER TABLE generations ADD COLUMN video_next_attempt_at text;
+        ALTER TABLE generations ADD COLUMN video_key text;
+        ALTER TABLE generations ADD COLUMN video_stored_size bigint;
+        ALTER TABLE generations ADD COLUMN video_stored_type text;
+        ALTER TABLE generations ADD COLUMN video_sha256 text;
+        ALTER TABLE generations ADD COLUMN video_stored_at text;
+        ALTER TABLE generations ADD COLUMN video_error text;
+        UPDATE generations SET next_refresh_at = COALESCE(refreshed_at, created_at)
+        WHERE status IN ('queued', 'processing') AND upstream_id IS NOT NULL;
+        UPDATE generations SET video_state = 'pending', video_next_attempt_at = COALESCE(completed_at, updated_at)
+        WHERE status = 'succeeded' AND video_url IS NOT NULL;
+        CREATE INDEX ix_generations_next_refresh ON generations (next_refresh_at) WHERE next_refresh_at IS NOT NULL;
+        CREATE INDEX ix_generations_video_due ON generations (video_next_attempt_at) WHERE video_state = 'pending';
+        CREATE INDEX ix_generations_video_kept ON generations (completed_at) WHERE video_state IN ('pending', 'stored', 'failed');
+        CREATE TABLE gateway_secrets (
+            name  text NOT NULL PRIMARY KEY,
+            value text NOT NULL
+        );
+        """,
     ];
 
     private readonly NpgsqlDataSource _dataSource;
@@ -162,6 +195,9 @@ public sealed partial class PostgresGenerationStore : SqlLedgerStore, IAsyncDisp
 
     protected override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
         await _dataSource.OpenConnectionAsync(cancellationToken);
+
+    // Replicas claiming due refreshes or downloads at once skip each other's rows rather than queue behind them.
+    protected override string SkipLocked => "FOR UPDATE SKIP LOCKED";
 
     protected override async Task<DbTransaction> BeginClientLockAsync(DbConnection connection, string client, CancellationToken cancellationToken)
     {

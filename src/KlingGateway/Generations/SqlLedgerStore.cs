@@ -15,7 +15,7 @@ namespace KlingGateway.Generations;
 /// order is time order, a value reads back to the exact tick (the cursor compares ticks), and the first ten characters
 /// are the UTC day the usage report groups by. Money is stored as whole micro-dollars, so sums are exact.
 /// </remarks>
-public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
+public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILedgerSweeps
 {
     private const string TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
     private const decimal MicrosPerUsd = 1_000_000m;
@@ -26,7 +26,11 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         error_code, error_message, credits_used, tokens_used, warnings,
         client_request_id, external_task_id, request_summary,
         created_at, updated_at, completed_at, refreshed_at,
-        owner_client, owner_user, video_seconds, cost_micros, refunded
+        owner_client, owner_user, video_seconds, cost_micros, refunded,
+        upstream_request_id, billing,
+        version, next_refresh_at, refresh_failures, deadline_passed_at,
+        video_state, video_attempts, video_next_attempt_at, video_key, video_stored_size,
+        video_stored_type, video_sha256, video_stored_at, video_error
         """;
 
     private const string SelectColumns = "SELECT " + Columns + "\nFROM generations";
@@ -39,10 +43,16 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             @error_code, @error_message, @credits_used, @tokens_used, @warnings,
             @client_request_id, @external_task_id, @request_summary,
             @created_at, @updated_at, @completed_at, @refreshed_at,
-            @owner_client, @owner_user, @video_seconds, @cost_micros, @refunded);
+            @owner_client, @owner_user, @video_seconds, @cost_micros, @refunded,
+            @upstream_request_id, @billing,
+            @version, @next_refresh_at, @refresh_failures, @deadline_passed_at,
+            @video_state, @video_attempts, @video_next_attempt_at, @video_key, @video_stored_size,
+            @video_stored_type, @video_sha256, @video_stored_at, @video_error);
         """;
 
-    private const string UpdateSql = """
+    // What a change may write: what the upstream said, the refund, and the lifecycle's own columns. What the create
+    // fixed (model, owner, price, request, created_at) stays as inserted.
+    private const string ChangeAssignments = """
         UPDATE generations SET
             upstream_id = @upstream_id, status = @status, upstream_status = @upstream_status,
             video_url = @video_url, video_content_type = @video_content_type,
@@ -50,12 +60,25 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             error_code = @error_code, error_message = @error_message,
             credits_used = @credits_used, tokens_used = @tokens_used,
             updated_at = @updated_at, completed_at = @completed_at, refreshed_at = @refreshed_at,
-            refunded = @refunded
-        WHERE id = @id;
+            refunded = @refunded, billing = @billing,
+            next_refresh_at = @next_refresh_at, refresh_failures = @refresh_failures, deadline_passed_at = @deadline_passed_at,
+            video_state = @video_state, video_attempts = @video_attempts, video_next_attempt_at = @video_next_attempt_at,
+            video_key = @video_key, video_stored_size = @video_stored_size, video_stored_type = @video_stored_type,
+            video_sha256 = @video_sha256, video_stored_at = @video_stored_at, video_error = @video_error,
+            version = version + @version_step
+        WHERE id = @id
         """;
 
+    private const string UpdateSql = ChangeAssignments + "\nRETURNING version;";
+
+    private const string UpdateIfVersionSql = ChangeAssignments + " AND version = @expected_version\nRETURNING version;";
+
+    // Claims: one conditional update each, so of two readers, workers or replicas asking at once exactly one gets the row.
+    private const string Due = "next_refresh_at IS NOT NULL AND next_refresh_at <= @now";
+    private const string DownloadDue = "video_state = 'pending' AND video_next_attempt_at <= @now";
+
     private const string IdempotencyColumns =
-        "client, idempotency_key, request_hash, generation_id, status_code, problem_code, created_at, expires_at";
+        "client, idempotency_key, request_hash, generation_id, status_code, problem_code, created_at, expires_at, problem";
 
     // Both statuses that mean "the upstream may still be working on it".
     private const string Unfinished = "status IN ('queued', 'processing')";
@@ -138,22 +161,228 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     {
         ArgumentNullException.ThrowIfNull(generation);
 
-        await WriteAsync(null, async (connection, transaction, token) =>
+        await RecordChangeAsync(new GenerationChange(GenerationChangeKind.Updated, generation, ExpectedVersion: null), cancellationToken);
+    }
+
+    /// <summary>
+    /// The one place a generation's change after its create is written (the create's answer, refreshes, the watchdog,
+    /// downloads, retention): one statement in one transaction (<see cref="WriteTransactionAsync{T}"/>). A row that
+    /// reports the change (an event log, a webhook outbox) is inserted here, on the same connection and transaction, so
+    /// it commits with the change or not at all; <paramref name="change"/> says what happened and the version it took.
+    /// </summary>
+    public async Task<Generation?> RecordChangeAsync(GenerationChange change, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+
+        return await WriteTransactionAsync((connection, transaction, token) => WriteChangeAsync(connection, transaction, change, token),
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// The statement of <see cref="RecordChangeAsync"/>, on a write's connection and transaction: every change of a
+    /// generation after its create ends here, the interrupted creates and billing the settlement worker settles
+    /// included. This is the seam for a row that reports the change (an event log, a webhook outbox): insert it here,
+    /// after the update, on the same connection and transaction, when the update wrote a row; <paramref name="change"/>'s
+    /// kind says what happened and the returned generation carries the version it took.
+    /// </summary>
+    private async Task<Generation?> WriteChangeAsync(
+        DbConnection connection, DbTransaction? transaction, GenerationChange change, CancellationToken cancellationToken)
+    {
+        var generation = change.Generation;
+        // Only what the upstream's answers and the lifecycle change. What the create fixed (model, owner, price,
+        // request, created_at) stays as inserted: created_at orders the list and keys the cursor, and leaving the
+        // model and owner out spares their indexes a rewrite on every status change.
+        await using var statement = Statement(connection, transaction, change.ExpectedVersion is null ? UpdateSql : UpdateIfVersionSql);
+        var command = statement.Command;
+        AddOutcomeParameters(command, generation);
+        Add(command, "@version_step", change.IsVisible ? 1 : 0);
+        if (change.ExpectedVersion is { } expected)
         {
-            // Only what the upstream's answers change. What the create fixed (model, owner, price, request, created_at)
-            // stays as inserted: created_at orders the list and keys the cursor, and leaving the model and owner out
-            // spares their indexes a rewrite on every status change.
-            await using var statement = Statement(connection, transaction, UpdateSql);
-            var command = statement.Command;
-            AddOutcomeParameters(command, generation);
-            var rows = await command.ExecuteNonQueryAsync(token);
-            if (rows == 0)
+            Add(command, "@expected_version", expected);
+        }
+
+        var version = await command.ExecuteScalarAsync(cancellationToken);
+        if (version is null or DBNull)
+        {
+            if (change.ExpectedVersion is null)
             {
                 throw new KeyNotFoundException($"The ledger has no generation {generation.Id} to update.");
             }
 
-            return rows;
+            return null;
+        }
+
+        return generation with { Version = Convert.ToInt64(version, CultureInfo.InvariantCulture) };
+    }
+
+    /// <summary>The generation as this write's transaction sees it, or <see langword="null"/>.</summary>
+    private async Task<Generation?> FindForChangeAsync(DbConnection connection, DbTransaction? transaction, string id, CancellationToken cancellationToken)
+    {
+        await using var statement = Statement(connection, transaction, SelectColumns + "\nWHERE id = @id;");
+        Add(statement.Command, "@id", id);
+        await using var reader = await statement.Command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadGeneration(reader) : null;
+    }
+
+    public async Task<Generation?> ClaimRefreshAsync(string id, DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+
+        var claimed = await ClaimAsync($"UPDATE generations SET next_refresh_at = @lease_until WHERE id = @id AND {Due}\nRETURNING {Columns};",
+            command =>
+            {
+                Add(command, "@id", id);
+                Add(command, "@now", FormatTimestamp(now));
+                Add(command, "@lease_until", FormatTimestamp(leaseUntil));
+            }, cancellationToken);
+        return claimed.Count == 0 ? null : claimed[0];
+    }
+
+    public Task<IReadOnlyList<Generation>> ClaimDueRefreshesAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken) =>
+        ClaimAsync($"""
+            UPDATE generations SET next_refresh_at = @lease_until
+            WHERE id IN (SELECT id FROM generations WHERE {Due} ORDER BY next_refresh_at LIMIT @limit {SkipLocked})
+              AND {Due}
+            RETURNING {Columns};
+            """,
+            command =>
+            {
+                Add(command, "@now", FormatTimestamp(now));
+                Add(command, "@lease_until", FormatTimestamp(leaseUntil));
+                Add(command, "@limit", limit);
+            }, cancellationToken);
+
+    public Task<IReadOnlyList<Generation>> ClaimDueDownloadsAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken) =>
+        ClaimAsync($"""
+            UPDATE generations SET video_next_attempt_at = @lease_until, video_attempts = video_attempts + 1
+            WHERE id IN (SELECT id FROM generations WHERE {DownloadDue} ORDER BY video_next_attempt_at LIMIT @limit {SkipLocked})
+              AND {DownloadDue}
+            RETURNING {Columns};
+            """,
+            command =>
+            {
+                Add(command, "@now", FormatTimestamp(now));
+                Add(command, "@lease_until", FormatTimestamp(leaseUntil));
+                Add(command, "@limit", limit);
+            }, cancellationToken);
+
+    public Task<IReadOnlyList<Generation>> FindOverdueAsync(DateTimeOffset createdBefore, int limit, CancellationToken cancellationToken) =>
+        SelectAsync($"""
+            {SelectColumns}
+            WHERE {Unfinished} AND upstream_id IS NOT NULL AND created_at <= @before
+            ORDER BY created_at
+            LIMIT @limit;
+            """,
+            command =>
+            {
+                Add(command, "@before", FormatTimestamp(createdBefore));
+                Add(command, "@limit", limit);
+            }, cancellationToken);
+
+    public Task<IReadOnlyList<Generation>> FindRetentionDueAsync(DateTimeOffset completedBefore, int limit, CancellationToken cancellationToken) =>
+        SelectAsync($"""
+            {SelectColumns}
+            WHERE video_state IN ('pending', 'stored', 'failed') AND completed_at <= @before
+            ORDER BY completed_at
+            LIMIT @limit;
+            """,
+            command =>
+            {
+                Add(command, "@before", FormatTimestamp(completedBefore));
+                Add(command, "@limit", limit);
+            }, cancellationToken);
+
+    public async Task<LedgerStats> StatsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT
+                (SELECT COUNT(*) FROM generations WHERE {Unfinished}),
+                (SELECT COUNT(*) FROM generations WHERE video_state = 'stored'),
+                (SELECT COALESCE(SUM(video_stored_size), 0) FROM generations WHERE video_state = 'stored');
+            """;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new LedgerStats(
+            Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture),
+            Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture),
+            Convert.ToInt64(reader.GetValue(2), CultureInfo.InvariantCulture));
+    }
+
+    public async Task<string> GetOrAddSecretAsync(string name, string candidate, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(candidate);
+
+        return await WriteTransactionAsync(async (connection, transaction, token) =>
+        {
+            // The primary key decides between replicas starting at once: the first insert wins, every one reads it.
+            await using (var statement = Statement(connection, transaction,
+                "INSERT INTO gateway_secrets (name, value) VALUES (@name, @value) ON CONFLICT (name) DO NOTHING;"))
+            {
+                Add(statement.Command, "@name", name);
+                Add(statement.Command, "@value", candidate);
+                await statement.Command.ExecuteNonQueryAsync(token);
+            }
+
+            await using var read = Statement(connection, transaction, "SELECT value FROM gateway_secrets WHERE name = @name;");
+            Add(read.Command, "@name", name);
+            return (string)(await read.Command.ExecuteScalarAsync(token))!;
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// A lock clause for the claims' inner select, so replicas claiming at once pass over each other's rows instead of
+    /// waiting for them; empty where the database has one writer anyway.
+    /// </summary>
+    protected virtual string SkipLocked => "";
+
+    private async Task<IReadOnlyList<Generation>> ClaimAsync(string sql, Action<DbCommand> parameters, CancellationToken cancellationToken) =>
+        await WriteTransactionAsync<IReadOnlyList<Generation>>(async (connection, transaction, token) =>
+        {
+            await using var statement = Statement(connection, transaction, sql);
+            parameters(statement.Command);
+            var claimed = new List<Generation>();
+            await using var reader = await statement.Command.ExecuteReaderAsync(token);
+            while (await reader.ReadAsync(token))
+            {
+                claimed.Add(ReadGeneration(reader));
+            }
+
+            return claimed;
+        }, cancellationToken);
+
+    private async Task<IReadOnlyList<Generation>> SelectAsync(string sql, Action<DbCommand> parameters, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        parameters(command);
+        var found = new List<Generation>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            found.Add(ReadGeneration(reader));
+        }
+
+        return found;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in one transaction of its own (set it on every command) and commits it. SQLite runs
+    /// it in the group writer's transaction (see <see cref="SqliteGenerationStore"/>), which commits it with its group.
+    /// </summary>
+    protected virtual async Task<T> WriteTransactionAsync<T>(
+        Func<DbConnection, DbTransaction?, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var result = await work(connection, transaction, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return result;
     }
 
     public async Task<Generation?> FindAsync(string id, CancellationToken cancellationToken)
@@ -369,7 +598,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             // The primary key (client, idempotency_key) decides between simultaneous requests, on one replica or many.
             await using (var statement = Statement(connection, transaction, $"""
                 INSERT INTO idempotency_keys ({IdempotencyColumns})
-                VALUES (@client, @key, @request_hash, NULL, NULL, NULL, @created_at, @expires_at)
+                VALUES (@client, @key, @request_hash, NULL, NULL, NULL, @created_at, @expires_at, NULL)
                 ON CONFLICT (client, idempotency_key) DO NOTHING;
                 """))
             {
@@ -397,17 +626,18 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         return await FindIdempotencyKeyAsync(connection, null, client, key, now, cancellationToken);
     }
 
-    public async Task CompleteIdempotencyKeyAsync(string client, string key, int statusCode, string? problemCode, CancellationToken cancellationToken)
+    public async Task CompleteIdempotencyKeyAsync(string client, string key, int statusCode, StoredProblem? problem, CancellationToken cancellationToken)
     {
         await WriteAsync(null, async (connection, transaction, token) =>
         {
             await using var statement = Statement(connection, transaction, """
-                UPDATE idempotency_keys SET status_code = @status_code, problem_code = @problem_code
+                UPDATE idempotency_keys SET status_code = @status_code, problem_code = @problem_code, problem = @problem
                 WHERE client = @client AND idempotency_key = @key;
                 """);
             var command = statement.Command;
             Add(command, "@status_code", statusCode);
-            Add(command, "@problem_code", problemCode);
+            Add(command, "@problem_code", problem?.Code);
+            Add(command, "@problem", problem is null ? null : JsonSerializer.Serialize(problem, LedgerJsonContext.Default.StoredProblem));
             Add(command, "@client", client);
             Add(command, "@key", key);
             await command.ExecuteNonQueryAsync(token);
@@ -419,9 +649,9 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
     {
         await WriteAsync(null, async (connection, transaction, token) =>
         {
-            // Only a key that never got a generation: one that did is the record of a create and must stay.
+            // Only a key not yet completed: a completed one is the record of an answer and stays until it expires.
             await using var statement = Statement(connection, transaction,
-                "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND generation_id IS NULL;");
+                "DELETE FROM idempotency_keys WHERE client = @client AND idempotency_key = @key AND status_code IS NULL;");
             var command = statement.Command;
             Add(command, "@client", client);
             Add(command, "@key", key);
@@ -457,6 +687,132 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             return null;
         }
 
+        return ReadIdempotencyRecord(reader);
+    }
+
+    public async Task<IReadOnlyList<Generation>> FindUnansweredCreatesAsync(DateTimeOffset createdBefore, int limit, CancellationToken cancellationToken)
+    {
+        // The predicate is ix_generations_unanswered's, word for word, so both databases use that partial index.
+        return await FindAsync(
+            "WHERE status = 'queued' AND upstream_id IS NULL AND created_at < @at",
+            FormatTimestamp(createdBefore), limit, cancellationToken);
+    }
+
+    public async Task<bool> SettleInterruptedAsync(string id, GenerationError error, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+
+        return await WriteTransactionAsync(async (connection, transaction, token) =>
+        {
+            // Conditional: only from the state it was found in, and over the version read here. A second replica, or the
+            // create's own late answer, finds the row changed and this writes nothing.
+            if (await FindForChangeAsync(connection, transaction, id, token) is not { Status: GenerationStatus.Queued, UpstreamId: null } found)
+            {
+                return false;
+            }
+
+            var change = new GenerationChange(GenerationChangeKind.Interrupted, found with
+            {
+                Status = GenerationStatus.Failed,
+                Error = error,
+                Billing = GenerationBilling.Unknown,
+                UpdatedAt = now,
+                CompletedAt = now,
+            }, found.Version);
+            return await WriteChangeAsync(connection, transaction, change, token) is not null;
+        }, cancellationToken);
+    }
+
+    public async Task<int> CloseInterruptedIdempotencyKeysAsync(StoredProblem answer, DateTimeOffset claimedBefore, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+
+        return await WriteAsync(null, async (connection, transaction, token) =>
+        {
+            int closed;
+            // Open keys are few (ix_idempotency_keys_open); each looks up its generation by primary key.
+            await using (var statement = Statement(connection, transaction, """
+                UPDATE idempotency_keys SET status_code = @status_code, problem_code = @problem_code, problem = @problem
+                WHERE status_code IS NULL AND generation_id IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM generations g
+                              WHERE g.id = idempotency_keys.generation_id AND g.error_code = @interrupted);
+                """))
+            {
+                var complete = statement.Command;
+                Add(complete, "@status_code", answer.Status);
+                Add(complete, "@problem_code", answer.Code);
+                Add(complete, "@problem", JsonSerializer.Serialize(answer, LedgerJsonContext.Default.StoredProblem));
+                Add(complete, "@interrupted", GenerationErrorCodes.Interrupted);
+                closed = await complete.ExecuteNonQueryAsync(token);
+            }
+
+            await using (var statement = Statement(connection, transaction,
+                "DELETE FROM idempotency_keys WHERE status_code IS NULL AND generation_id IS NULL AND created_at < @before;"))
+            {
+                var drop = statement.Command;
+                Add(drop, "@before", FormatTimestamp(claimedBefore));
+                closed += await drop.ExecuteNonQueryAsync(token);
+            }
+
+            return closed;
+        }, cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<Generation>> FindUnknownBillingAsync(DateTimeOffset createdSince, int limit, CancellationToken cancellationToken)
+    {
+        return await FindAsync(
+            "WHERE billing = 'unknown' AND upstream_request_id IS NOT NULL AND created_at >= @at",
+            FormatTimestamp(createdSince), limit, cancellationToken);
+    }
+
+    public async Task<bool> SettleBillingAsync(string id, GenerationBilling billing, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (billing == GenerationBilling.Unknown)
+        {
+            throw new ArgumentOutOfRangeException(nameof(billing), billing, "Settling a bill means knowing it.");
+        }
+
+        return await WriteTransactionAsync(async (connection, transaction, token) =>
+        {
+            // Conditional, as above: one replica refunds a row, once.
+            if (await FindForChangeAsync(connection, transaction, id, token) is not { Billing: GenerationBilling.Unknown } found)
+            {
+                return false;
+            }
+
+            var change = new GenerationChange(GenerationChangeKind.BillingSettled, found with
+            {
+                Billing = billing,
+                Refunded = billing == GenerationBilling.NotBilled,
+                UpdatedAt = now,
+            }, found.Version);
+            return await WriteChangeAsync(connection, transaction, change, token) is not null;
+        }, cancellationToken);
+    }
+
+    /// <summary>At most <paramref name="limit"/> generations matching <paramref name="where"/> (on <c>@at</c>), oldest first.</summary>
+    private async Task<IReadOnlyList<Generation>> FindAsync(string where, string at, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"{SelectColumns}\n{where}\nORDER BY created_at, id\nLIMIT @limit;";
+        Add(command, "@at", at);
+        Add(command, "@limit", limit);
+        var found = new List<Generation>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            found.Add(ReadGeneration(reader));
+        }
+
+        return found;
+    }
+
+    private static IdempotencyRecord ReadIdempotencyRecord(DbDataReader reader)
+    {
+        var problem = GetStringOrNull(reader, 8);
         return new IdempotencyRecord(
             reader.GetString(0),
             reader.GetString(1),
@@ -465,7 +821,10 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             reader.IsDBNull(4) ? null : Convert.ToInt32(reader.GetValue(4), CultureInfo.InvariantCulture),
             GetStringOrNull(reader, 5),
             ParseTimestamp(reader.GetString(6)),
-            ParseTimestamp(reader.GetString(7)));
+            ParseTimestamp(reader.GetString(7)))
+        {
+            Problem = problem is null ? null : JsonSerializer.Deserialize(problem, LedgerJsonContext.Default.StoredProblem),
+        };
     }
 
     /// <summary>Adds a parameter; a null value goes in as SQL NULL.</summary>
@@ -492,6 +851,8 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         Add(command, "@owner_user", generation.OwnerUser);
         Add(command, "@video_seconds", generation.VideoSeconds);
         Add(command, "@cost_micros", ToMicros(generation.CostUsd));
+        Add(command, "@upstream_request_id", generation.UpstreamRequestId);
+        Add(command, "@version", generation.Version);
     }
 
     /// <summary>The id and the columns an update may change: what the upstream said, and whether the cost was refunded.</summary>
@@ -515,7 +876,39 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
         Add(command, "@completed_at", FormatTimestamp(generation.CompletedAt));
         Add(command, "@refreshed_at", FormatTimestamp(generation.RefreshedAt));
         Add(command, "@refunded", generation.Refunded ? 1 : 0);
+        Add(command, "@billing", generation.Billing?.ToApiString());
+        Add(command, "@next_refresh_at", FormatTimestamp(generation.NextRefreshAt));
+        Add(command, "@refresh_failures", generation.RefreshFailures);
+        Add(command, "@deadline_passed_at", FormatTimestamp(generation.DeadlinePassedAt));
+        var kept = generation.Kept;
+        Add(command, "@video_state", kept is null ? null : KeptStateText(kept.State));
+        Add(command, "@video_attempts", kept?.Attempts ?? 0);
+        Add(command, "@video_next_attempt_at", FormatTimestamp(kept?.NextAttemptAt));
+        Add(command, "@video_key", kept?.Key);
+        Add(command, "@video_stored_size", kept?.Size);
+        Add(command, "@video_stored_type", kept?.ContentType);
+        Add(command, "@video_sha256", kept?.Sha256);
+        Add(command, "@video_stored_at", FormatTimestamp(kept?.StoredAt));
+        Add(command, "@video_error", kept?.Error);
     }
+
+    private static string KeptStateText(KeptVideoState state) => state switch
+    {
+        KeptVideoState.Pending => "pending",
+        KeptVideoState.Stored => "stored",
+        KeptVideoState.Failed => "failed",
+        KeptVideoState.Expired => "expired",
+        _ => throw new ArgumentOutOfRangeException(nameof(state), state, null),
+    };
+
+    private static KeptVideoState ParseKeptState(string text) => text switch
+    {
+        "pending" => KeptVideoState.Pending,
+        "stored" => KeptVideoState.Stored,
+        "failed" => KeptVideoState.Failed,
+        "expired" => KeptVideoState.Expired,
+        _ => throw new InvalidDataException($"The ledger holds an unknown video state '{text}'."),
+    };
 
     private static long ToMicros(decimal usd) => (long)decimal.Round(usd * MicrosPerUsd, MidpointRounding.AwayFromZero);
 
@@ -560,11 +953,30 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting
             VideoSeconds = Convert.ToInt32(reader.GetValue(24), CultureInfo.InvariantCulture),
             CostUsd = Convert.ToInt64(reader.GetValue(25), CultureInfo.InvariantCulture) / MicrosPerUsd,
             Refunded = Convert.ToInt64(reader.GetValue(26), CultureInfo.InvariantCulture) != 0,
+            UpstreamRequestId = GetStringOrNull(reader, 27),
+            Billing = GenerationBillingText.Parse(GetStringOrNull(reader, 28)),
+            Version = Convert.ToInt64(reader.GetValue(29), CultureInfo.InvariantCulture),
+            NextRefreshAt = GetTimestampOrNull(reader, 30),
+            RefreshFailures = Convert.ToInt32(reader.GetValue(31), CultureInfo.InvariantCulture),
+            DeadlinePassedAt = GetTimestampOrNull(reader, 32),
+            Kept = reader.IsDBNull(33) ? null : new KeptVideo(
+                ParseKeptState(reader.GetString(33)),
+                Convert.ToInt32(reader.GetValue(34), CultureInfo.InvariantCulture),
+                GetTimestampOrNull(reader, 35),
+                GetStringOrNull(reader, 36),
+                reader.IsDBNull(37) ? null : Convert.ToInt64(reader.GetValue(37), CultureInfo.InvariantCulture),
+                GetStringOrNull(reader, 38),
+                GetStringOrNull(reader, 39),
+                GetTimestampOrNull(reader, 40),
+                GetStringOrNull(reader, 41)),
         };
     }
 
     private static string? GetStringOrNull(DbDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
+
+    private static DateTimeOffset? GetTimestampOrNull(DbDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : ParseTimestamp(reader.GetString(ordinal));
 
     private static double? GetDoubleOrNull(DbDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : reader.GetDouble(ordinal);

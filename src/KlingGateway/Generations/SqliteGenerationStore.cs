@@ -27,7 +27,7 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     /// The schema, one step per version, applied in order from the file's <c>PRAGMA user_version</c>. A change is a new
     /// step at the end; a shipped step is never edited.
     /// </summary>
-    private static readonly string[] Migrations =
+    internal static readonly string[] Migrations =
     [
         // Version 1.
         """
@@ -82,6 +82,39 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
             PRIMARY KEY (client, idempotency_key)
         ) STRICT;
         CREATE INDEX ix_idempotency_keys_expires ON idempotency_keys (expires_at);
+        """,
+
+        // Version 3: see MigrationSteps.SettlementAndReplay.
+        MigrationSteps.SettlementAndReplay,
+
+        // Version 4: each generation runs to its end on its own. The version callers see change, when to ask the upstream
+        // next (the refresh lease), the watchdog's mark, the gateway's own copy of the video, and the secret video links
+        // are signed with. Unfinished generations are due at once; succeeded ones from before get their video downloaded.
+        """
+        ALTER TABLE generations ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE generations ADD COLUMN next_refresh_at TEXT;
+        ALTER TABLE generations ADD COLUMN refresh_failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE generations ADD COLUMN deadline_passed_at TEXT;
+        ALTER TABLE generations ADD COLUMN video_state TEXT CHECK (video_state IN ('pending', 'stored', 'failed', 'expired'));
+        ALTER TABLE generations ADD COLUMN video_attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE generations ADD COLUMN video_next_attempt_at TEXT;
+        ALTER TABLE generations ADD COLUMN video_key TEXT;
+        ALTER TABLE generations ADD COLUMN video_stored_size INTEGER;
+        ALTER TABLE generations ADD COLUMN video_stored_type TEXT;
+        ALTER TABLE generations ADD COLUMN video_sha256 TEXT;
+        ALTER TABLE generations ADD COLUMN video_stored_at TEXT;
+        ALTER TABLE generations ADD COLUMN video_error TEXT;
+        UPDATE generations SET next_refresh_at = COALESCE(refreshed_at, created_at)
+        WHERE status IN ('queued', 'processing') AND upstream_id IS NOT NULL;
+        UPDATE generations SET video_state = 'pending', video_next_attempt_at = COALESCE(completed_at, updated_at)
+        WHERE status = 'succeeded' AND video_url IS NOT NULL;
+        CREATE INDEX ix_generations_next_refresh ON generations (next_refresh_at) WHERE next_refresh_at IS NOT NULL;
+        CREATE INDEX ix_generations_video_due ON generations (video_next_attempt_at) WHERE video_state = 'pending';
+        CREATE INDEX ix_generations_video_kept ON generations (completed_at) WHERE video_state IN ('pending', 'stored', 'failed');
+        CREATE TABLE gateway_secrets (
+            name  TEXT NOT NULL PRIMARY KEY,
+            value TEXT NOT NULL
+        ) STRICT;
         """,
     ];
 
@@ -493,6 +526,11 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
         }
     }
 
+    // Changes and claims go through the group writer like every write: its transaction is theirs.
+    protected override Task<T> WriteTransactionAsync<T>(
+        Func<DbConnection, DbTransaction?, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+        WriteAsync(null, work, cancellationToken);
+
     // BEGIN IMMEDIATE: the file's write lock is taken before the admission reads, not at its first write. The group
     // writer begins its transactions the same way, so admissions here never come through this.
     protected override Task<DbTransaction> BeginClientLockAsync(DbConnection connection, string client, CancellationToken cancellationToken) =>
@@ -580,4 +618,5 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
 /// <summary>Source-generated JSON for the columns the ledger stores as JSON text.</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(IReadOnlyList<GenerationWarning>))]
+[JsonSerializable(typeof(StoredProblem))]
 internal sealed partial class LedgerJsonContext : JsonSerializerContext;

@@ -96,7 +96,7 @@ public static class ProblemCatalog
 
     // Idempotency.
     public static readonly ProblemType InvalidIdempotencyKey = new("invalid_idempotency_key", 400, "The Idempotency-Key is not valid",
-        "The Idempotency-Key header is not 1 to 255 visible ASCII characters.");
+        "The Idempotency-Key header is not 1 to 255 visible ASCII characters, holds a comma, or was sent more than once; nothing was created.");
 
     public static readonly ProblemType IdempotencyKeyReused = new("idempotency_key_reused", 422, "The Idempotency-Key was used for another request",
         "The key was used in the last 24 hours with a different body, or by another user of the same client; use a new key.");
@@ -104,6 +104,10 @@ public static class ProblemCatalog
     public static readonly ProblemType IdempotencyKeyInProgress = new("idempotency_key_in_progress", 409,
         "A request with this Idempotency-Key is still in progress",
         "The first request with this key has not finished; retry with the same key shortly.");
+
+    public static readonly ProblemType CreateInterrupted = new("create_interrupted", 409,
+        "The create under this Idempotency-Key was interrupted",
+        "The gateway stopped while it forwarded the first request with this key, which got no answer. Its generation (`generation_id`) failed with error code `interrupted`, and its `billing` says whether the upstream billed it. Use a new key to try again.");
 
     // Resources.
     public static readonly ProblemType GenerationNotFound = new("generation_not_found", 404, "Generation not found",
@@ -117,6 +121,28 @@ public static class ProblemCatalog
 
     public static readonly ProblemType MethodNotAllowed = new("method_not_allowed", 405, "Method not allowed",
         "The route exists but does not take this HTTP method.");
+
+    // Videos (the content route).
+    public static readonly ProblemType InvalidVideoLink = new("invalid_video_link", 403, "The video link is not valid",
+        "The link's token is malformed, has expired, or was made for another generation: read the generation again for a fresh `video.url`, or send your credentials.");
+
+    public static readonly ProblemType VideoNotAvailable = new("video_not_available", 404, "The generation has no video",
+        "The generation is queued, processing or failed, so there is no video to serve; `status` says which.");
+
+    public static readonly ProblemType VideoExpired = new("video_expired", 410, "The video has expired",
+        "The gateway kept the video for Storage:Retention after the generation completed and has removed it.");
+
+    public static readonly ProblemType PreconditionFailed = new("precondition_failed", 412, "A precondition failed",
+        "An If-Match or If-Unmodified-Since header of the request does not match the video.");
+
+    public static readonly ProblemType RangeNotSatisfiable = new("range_not_satisfiable", 416, "The range cannot be served",
+        "The Range header asks for bytes past the end of the video.");
+
+    public static readonly ProblemType VideoSourceFailed = new("video_source_failed", 502, "The video's source failed",
+        "The video is not stored yet and its source (the upstream's file host) answered with an error or could not be reached; `source_status` says what it answered.");
+
+    public static readonly ProblemType VideoSourceTimeout = new("video_source_timeout", 504, "The video's source did not answer in time",
+        "The video is not stored yet and its source (the upstream's file host) did not answer in time. Try again shortly.");
 
     // The upstream (UpstreamFaults maps each upstream fault to one of these).
     public static readonly ProblemType UpstreamUnreachable = new("upstream_unreachable", 502, "The upstream could not be reached",
@@ -164,8 +190,9 @@ public static class ProblemCatalog
     [
         InvalidRequest, MalformedJson, NotAnObject, UnsupportedMediaType, BodyTooLarge, RequestTimeout, InvalidQuery, BadRequest,
         Unauthenticated, InvalidCredentials, RateLimited, TooManyInFlight, DailyVideoSecondsExhausted, DailyBudgetExhausted,
-        InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInProgress,
+        InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInProgress, CreateInterrupted,
         GenerationNotFound, ModelNotFound, RouteNotFound, MethodNotAllowed,
+        InvalidVideoLink, VideoNotAvailable, VideoExpired, PreconditionFailed, RangeNotSatisfiable, VideoSourceFailed, VideoSourceTimeout,
         UpstreamUnreachable, UpstreamTimeout, UpstreamRejectedRequest, UpstreamRefusedFetch, UpstreamKeyRejected, UpstreamOutOfCredits, UpstreamNotFound,
         UpstreamRateLimited, UpstreamError, UpstreamUnavailable, UpstreamBadResponse,
         GatewayBusy, InternalError,
@@ -188,7 +215,9 @@ public static class ProblemCatalog
         405 => MethodNotAllowed,
         408 => RequestTimeout,
         413 => BodyTooLarge,
+        412 => PreconditionFailed,
         415 => UnsupportedMediaType,
+        416 => RangeNotSatisfiable,
         429 => RateLimited,
         500 => InternalError,
         _ => null,

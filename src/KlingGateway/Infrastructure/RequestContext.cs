@@ -3,31 +3,15 @@ using System.Text.RegularExpressions;
 
 namespace KlingGateway.Infrastructure;
 
-/// <summary>What the request log line should carry beyond method, path and status: set by handlers.</summary>
-public sealed class RequestLogContext
-{
-    public string? GenerationId { get; set; }
-
-    public string? Model { get; set; }
-}
-
 public static partial class RequestContextExtensions
 {
     private const string ClientRequestIdHeader = "X-Client-Request-Id";
 
-    /// <summary>Names the generation and model in this request's log line.</summary>
-    public static void LogGeneration(this HttpContext context, string? generationId, string? model)
-    {
-        if (context.Features.Get<RequestLogContext>() is { } log)
-        {
-            log.GenerationId = generationId ?? log.GenerationId;
-            log.Model = model ?? log.Model;
-        }
-    }
-
     /// <summary>
-    /// The caller's <c>X-Client-Request-Id</c> when it is one the upstream accepts (1..128 of [A-Za-z0-9._:-],
-    /// RESEARCH.md §6); otherwise the trace id, so every upstream call can be found again. Echoed in the answer.
+    /// The caller's <c>X-Client-Request-Id</c> when it has the upstream's form (1..128 of [A-Za-z0-9._:-],
+    /// docs/upstream.md, "Routes"); otherwise the trace id. Echoed in the answer and kept with the generation for the
+    /// caller's own correlation; it is not sent upstream, where each create carries an id of its own
+    /// (<see cref="Generations.GenerationId.UpstreamRequestId"/>).
     /// </summary>
     public static string ClientRequestId(this HttpContext context)
     {

@@ -7,7 +7,7 @@ using KlingGateway.Models;
 using KlingGateway.Upstream;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
-using OpenTelemetry;
+using Npgsql;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -136,44 +136,65 @@ public sealed class TelemetryOptions
 }
 
 /// <summary>
-/// Metrics and traces over OTLP with the OpenTelemetry core packages only (OpenTelemetry.Extensions.Hosting and the
-/// instrumentation packages do not restore here, see README "Packages"): the providers are built with
-/// <see cref="Sdk"/>, owned by a hosted service, and subscribe by name to the framework's built-in meters and
-/// activity sources, which .NET 10 emits without instrumentation packages.
+/// The gateway's OpenTelemetry defaults, in the shape of dotnet/eShop's ServiceDefaults
+/// (https://github.com/dotnet/eShop/blob/main/src/eShop.ServiceDefaults/Extensions.cs): one
+/// <c>AddOpenTelemetry().WithTracing(...).WithMetrics(...)</c> with the ASP.NET Core, HttpClient, runtime and Npgsql
+/// instrumentation and the gateway's own meter and activity source, then an OTLP exporter per signal when an endpoint
+/// is configured. Logs stay with Serilog on stdout (not <c>UseOtlpExporter</c>, which would export them too).
 /// </summary>
 public static partial class TelemetryExtensions
 {
     internal const string HttpProtobuf = "http/protobuf";
     internal const string Grpc = "grpc";
 
-    /// <summary>The meters exported: the gateway's, and the framework's HTTP server, Kestrel, HTTP client and runtime meters.</summary>
-    internal static readonly string[] Meters =
-        [GatewayMetrics.Name, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Net.Http", "System.Runtime"];
-
-    /// <summary>The activity sources exported: the gateway's spans, incoming requests, and upstream calls.</summary>
-    internal static readonly string[] Sources = [GatewayMetrics.Name, "Microsoft.AspNetCore", "System.Net.Http"];
-
-    public static IServiceCollection AddGatewayTelemetry(this IServiceCollection services)
+    public static WebApplicationBuilder AddGatewayTelemetry(this WebApplicationBuilder builder)
     {
-        services.AddGatewayMetrics();
-        services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section)
-            .PostConfigure<IConfiguration>((options, configuration) =>
-            {
-                // The standard OpenTelemetry variables apply when the gateway's own settings are unset.
-                options.OtlpEndpoint = Coalesce(options.OtlpEndpoint, configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
-                options.OtlpProtocol = Coalesce(options.OtlpProtocol, configuration["OTEL_EXPORTER_OTLP_PROTOCOL"]) ?? HttpProtobuf;
-                options.ServiceName = Coalesce(options.ServiceName, configuration["OTEL_SERVICE_NAME"]) ?? "kling-gateway";
-            })
-            .Validate(o => o.OtlpEndpoint is null
-                    || (Uri.TryCreate(o.OtlpEndpoint, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)),
+        builder.Services.AddGatewayMetrics();
+        builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section)
+            .PostConfigure<IConfiguration>(ApplyStandardVariables)
+            .Validate(o => o.OtlpEndpoint is null || IsHttpUrl(o.OtlpEndpoint),
                 "Telemetry:OtlpEndpoint (Telemetry__OtlpEndpoint, or OTEL_EXPORTER_OTLP_ENDPOINT) must be an absolute http(s) URL such as http://otel-collector:4318.")
             .Validate(o => o.OtlpProtocol is HttpProtobuf or Grpc,
                 "Telemetry:OtlpProtocol (Telemetry__OtlpProtocol, or OTEL_EXPORTER_OTLP_PROTOCOL) must be 'http/protobuf' or 'grpc'.")
             .Validate(o => o.MetricExportInterval >= TimeSpan.FromSeconds(1) && o.MetricExportInterval <= TimeSpan.FromHours(1),
                 "Telemetry:MetricExportInterval must be between 00:00:01 and 01:00:00.")
             .ValidateOnStart();
-        services.AddHostedService<TelemetryExporter>();
-        return services;
+
+        // The providers are configured here, from the configuration as it stands (settings directory, environment and
+        // command line included); the same values are validated at start above, which names a bad one.
+        var settings = builder.Configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>() ?? new TelemetryOptions();
+        ApplyStandardVariables(settings, builder.Configuration);
+        var environment = builder.Environment.EnvironmentName;
+        var exporting = settings.OtlpEndpoint is { } endpoint && IsHttpUrl(endpoint) && settings.OtlpProtocol is HttpProtobuf or Grpc;
+
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource
+                .AddService(settings.ServiceName!, serviceVersion: typeof(GatewayMetrics).Assembly.GetName().Version?.ToString(),
+                    serviceInstanceId: Environment.MachineName)
+                .AddAttributes([new("deployment.environment.name", environment)]))
+            .WithTracing(tracing => tracing
+                // Spans that go nowhere are not recorded (recording costs every request); requests still get a trace
+                // id for their log lines and the upstream's traceparent. With an exporter, the caller's sampling
+                // decision is followed, and a request without one is sampled.
+                .SetSampler(exporting ? new ParentBasedSampler(new AlwaysOnSampler()) : new AlwaysOffSampler())
+                .AddSource(GatewayMetrics.Name)
+                // Probes every few seconds would bury the requests that matter; they are logged at Debug instead.
+                .AddAspNetCoreInstrumentation(options => options.Filter = context => !context.Request.Path.StartsWithSegments("/health"))
+                .AddHttpClientInstrumentation()
+                .AddNpgsql())
+            .WithMetrics(metrics => metrics
+                .AddMeter(GatewayMetrics.Name)
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddNpgsqlInstrumentation());
+
+        if (exporting)
+        {
+            builder.AddOpenTelemetryExporters(settings);
+        }
+
+        return builder;
     }
 
     /// <summary>The instruments alone; each feature that records on them registers them, so it works in a minimal host too.</summary>
@@ -184,81 +205,54 @@ public static partial class TelemetryExtensions
         return services;
     }
 
+    /// <summary>An OTLP exporter per signal (traces, metrics), when an endpoint is configured and well formed.</summary>
+    private static void AddOpenTelemetryExporters(this WebApplicationBuilder builder, TelemetryOptions settings)
+    {
+        var endpoint = settings.OtlpEndpoint!;
+        var protocol = settings.OtlpProtocol == Grpc ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
+        builder.Services.ConfigureOpenTelemetryTracerProvider(tracing =>
+            tracing.AddOtlpExporter(exporter => Configure(exporter, protocol, endpoint, "v1/traces")));
+        builder.Services.ConfigureOpenTelemetryMeterProvider(metrics => metrics.AddOtlpExporter((exporter, reader) =>
+        {
+            Configure(exporter, protocol, endpoint, "v1/metrics");
+            reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)settings.MetricExportInterval.TotalMilliseconds;
+        }));
+        builder.Services.AddHostedService<ExportAnnouncement>();
+    }
+
+    /// <summary>An explicit endpoint is used as given, so over HTTP the signal's path is appended here (OTLP spec, "OTLP/HTTP").</summary>
+    private static void Configure(OtlpExporterOptions exporter, OtlpExportProtocol protocol, string endpoint, string signalPath)
+    {
+        exporter.Protocol = protocol;
+        exporter.Endpoint = protocol == OtlpExportProtocol.HttpProtobuf
+            ? new Uri(endpoint.TrimEnd('/') + "/" + signalPath)
+            : new Uri(endpoint);
+    }
+
+    /// <summary>The standard OpenTelemetry variables apply when the gateway's own settings are unset.</summary>
+    private static void ApplyStandardVariables(TelemetryOptions options, IConfiguration configuration)
+    {
+        options.OtlpEndpoint = Coalesce(options.OtlpEndpoint, configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        options.OtlpProtocol = Coalesce(options.OtlpProtocol, configuration["OTEL_EXPORTER_OTLP_PROTOCOL"]) ?? HttpProtobuf;
+        options.ServiceName = Coalesce(options.ServiceName, configuration["OTEL_SERVICE_NAME"]) ?? "kling-gateway";
+    }
+
+    private static bool IsHttpUrl(string value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);
+
     private static string? Coalesce(string? first, string? second) =>
         !string.IsNullOrWhiteSpace(first) ? first.Trim() : !string.IsNullOrWhiteSpace(second) ? second.Trim() : null;
 
-    /// <summary>Builds the providers before the server serves and disposes them (flushing the last data) after it stopped.</summary>
-    private sealed partial class TelemetryExporter(IOptions<TelemetryOptions> options, IHostEnvironment environment, ILogger<TelemetryExporter> logger)
-        : IHostedLifecycleService, IDisposable
+    /// <summary>Says once, at start, where metrics and traces go.</summary>
+    private sealed partial class ExportAnnouncement(IOptions<TelemetryOptions> options, ILogger<ExportAnnouncement> logger) : IHostedService
     {
-        private MeterProvider? _meters;
-        private TracerProvider? _tracer;
-
-        public Task StartingAsync(CancellationToken cancellationToken)
+        public Task StartAsync(CancellationToken cancellationToken)
         {
-            var settings = options.Value;
-            if (settings.OtlpEndpoint is not { } endpoint)
-            {
-                return Task.CompletedTask;
-            }
-
-            var protocol = settings.OtlpProtocol == Grpc ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
-            var resource = ResourceBuilder.CreateDefault()
-                .AddService(settings.ServiceName!, serviceVersion: typeof(GatewayMetrics).Assembly.GetName().Version?.ToString(),
-                    serviceInstanceId: Environment.MachineName)
-                .AddAttributes([new("deployment.environment.name", environment.EnvironmentName)]);
-
-            _meters = Sdk.CreateMeterProviderBuilder()
-                .SetResourceBuilder(resource)
-                .AddMeter(Meters)
-                .AddOtlpExporter((exporter, reader) =>
-                {
-                    Configure(exporter, protocol, endpoint, "v1/metrics");
-                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)settings.MetricExportInterval.TotalMilliseconds;
-                })
-                .Build();
-            _tracer = Sdk.CreateTracerProviderBuilder()
-                .SetResourceBuilder(resource)
-                .AddSource(Sources)
-                .AddOtlpExporter(exporter => Configure(exporter, protocol, endpoint, "v1/traces"))
-                .Build();
-            LogExporting(logger, endpoint, settings.OtlpProtocol!);
+            LogExporting(logger, options.Value.OtlpEndpoint!, options.Value.OtlpProtocol!);
             return Task.CompletedTask;
         }
-
-        /// <summary>An explicit endpoint is used as given, so over HTTP the signal's path is appended here (OTLP spec, "OTLP/HTTP").</summary>
-        private static void Configure(OtlpExporterOptions exporter, OtlpExportProtocol protocol, string endpoint, string signalPath)
-        {
-            exporter.Protocol = protocol;
-            exporter.Endpoint = protocol == OtlpExportProtocol.HttpProtobuf
-                ? new Uri(endpoint.TrimEnd('/') + "/" + signalPath)
-                : new Uri(endpoint);
-        }
-
-        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        /// <summary>After the server has finished its last requests, so their spans and measurements are exported too.</summary>
-        public Task StoppedAsync(CancellationToken cancellationToken)
-        {
-            Dispose();
-            return Task.CompletedTask;
-        }
-
-        /// <summary>
-        /// Once, from whichever comes first: the host's stop, or the container's disposal. A host run by
-        /// <c>app.Run()</c> can be stopped from two threads at once (a test host is), so the hand-over is atomic.
-        /// </summary>
-        public void Dispose()
-        {
-            Interlocked.Exchange(ref _tracer, null)?.Dispose();
-            Interlocked.Exchange(ref _meters, null)?.Dispose();
-        }
 
         [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "Exporting metrics and traces to {OtlpEndpoint} over {OtlpProtocol}")]
         private static partial void LogExporting(ILogger logger, string otlpEndpoint, string otlpProtocol);

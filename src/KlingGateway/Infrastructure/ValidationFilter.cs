@@ -73,10 +73,13 @@ public sealed class ValidationFilter(IValidator<GenerationRequest> validator, Ga
 /// <summary>Registers what the create routes' validation needs.</summary>
 public static class ValidationServiceCollectionExtensions
 {
-    /// <summary>The validator (stateless, so a singleton) that <see cref="ValidationFilter"/> takes.</summary>
+    /// <summary>
+    /// Every validator in the assembly (FluentValidation.DependencyInjectionExtensions), as singletons: they hold no
+    /// per-request state, and building one walks its rules, which a request should not pay for (the default is Scoped).
+    /// </summary>
     public static IServiceCollection AddGenerationValidation(this IServiceCollection services)
     {
-        services.AddSingleton<IValidator<GenerationRequest>, GenerationRequestValidator>();
+        services.AddValidatorsFromAssemblyContaining<GenerationRequestValidator>(ServiceLifetime.Singleton);
         services.AddGatewayMetrics();
         return services;
     }

@@ -102,6 +102,7 @@ public sealed record ModelResource(
 /// <param name="Image">Limits on base64 image data.</param>
 /// <param name="Routes">Create routes that take it (gateway, universal, legacy); absent means all.</param>
 /// <param name="Warning">Set when the model ignores the field: the warning a request using it gets.</param>
+/// <param name="ConfigKeys">camera_control: the keys its config takes, each between Minimum and Maximum.</param>
 public sealed record FieldResource(
     string Name,
     string Type,
@@ -117,7 +118,8 @@ public sealed record FieldResource(
     string? Default,
     ImageRuleResource? Image,
     IReadOnlyList<string>? Routes,
-    string? Warning)
+    string? Warning,
+    IReadOnlyList<string>? ConfigKeys)
 {
     public static FieldResource From(FieldSpec field) => new(
         field.Name,
@@ -134,7 +136,8 @@ public sealed record FieldResource(
         field.Default,
         field.Image is { } rule ? new ImageRuleResource(ImageRule.Formats, rule.MaxBytes, rule.MinSide, rule.MaxSide, rule.MinAspect, rule.MaxAspect) : null,
         field.Routes?.Select(r => r.ToString().ToLowerInvariant()).ToList(),
-        field.IgnoredWarning);
+        field.IgnoredWarning,
+        field.Kind == FieldKind.CameraControl ? ModelCatalog.CameraConfigKeys : null);
 
     public static string JsonTypeOf(FieldKind kind) => kind switch
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Http.Headers;
 using KlingGateway.Infrastructure;
 using Microsoft.Extensions.Options;
@@ -14,10 +15,14 @@ public readonly record struct UpstreamResult(UpstreamGeneration? Generation, Ups
         new(null, new UpstreamFault(kind, status, message, retryAfter));
 }
 
+/// <summary>A page of the upstream's usage log, or why it could not be read.</summary>
+public readonly record struct UsageLogResult(UsageLogPage? Page, UpstreamFault? Fault);
+
 /// <summary>
-/// Typed client for the AI/ML API's two route families. The key is attached by <see cref="UpstreamAuthHandler"/>;
-/// only <c>X-Client-Request-Id</c> and the W3C trace context travel from the caller. Creates are sent once
-/// (a retry can bill twice); fetches retry transient faults with exponential backoff.
+/// Typed client for the AI/ML API's two route families and its usage log. The key is attached by
+/// <see cref="UpstreamAuthHandler"/>; of the caller's request only the W3C trace context travels, and each generation's
+/// calls carry its own <c>X-Client-Request-Id</c>. Creates are sent once (a retry can bill twice); fetches retry
+/// transient faults with exponential backoff; the usage log is read once per call (its caller paces and retries).
 /// </summary>
 public sealed partial class AimlApiClient(
     HttpClient http,
@@ -29,6 +34,8 @@ public sealed partial class AimlApiClient(
 {
     private const string ClientRequestIdHeader = "X-Client-Request-Id";
     private static readonly MediaTypeHeaderValue Json = new("application/json");
+
+    private const string UsageLogPath = "v2/logs";
 
     /// <summary>Starts a generation. Sent exactly once; <paramref name="cancellationToken"/> should not be the caller's.</summary>
     public async Task<UpstreamResult> CreateAsync(string family, HttpContent body, string clientRequestId, CancellationToken cancellationToken)
@@ -60,16 +67,44 @@ public sealed partial class AimlApiClient(
             cancellationToken);
     }
 
+    /// <summary>
+    /// One page of the upstream's usage log for the window [<paramref name="start"/>, <paramref name="end"/>], newest
+    /// first (docs/upstream.md, "Usage log"). Not retried here: the caller paces its requests under the log's own limit.
+    /// </summary>
+    public async Task<UsageLogResult> ReadUsageLogAsync(
+        DateTimeOffset start, DateTimeOffset end, int limit, int offset, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, UsageLogPage.MaxLimit);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+
+        await target.Ready.WaitAsync(cancellationToken);
+        var query = string.Create(CultureInfo.InvariantCulture,
+            $"?start={Uri.EscapeDataString(UsageLogPage.FormatTime(start))}&end={Uri.EscapeDataString(UsageLogPage.FormatTime(end))}&limit={limit}&offset={offset}");
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(target.BaseAddress, UsageLogPath + query));
+        var started = Stopwatch.GetTimestamp();
+        var (status, payload, fault) = await ExchangeAsync(request, null, options.Value.FetchTimeout, "usage_log", "none", cancellationToken);
+        UsageLogResult result = fault is not null ? new(null, fault)
+            : UsageLogPage.Read(payload) is { } page ? new(page, null)
+            : new(null, new UpstreamFault(UpstreamFaultKind.BadResponse, status, "The usage log answered with a body the gateway could not read.", null));
+        metrics.UpstreamCall("usage_log", "none", new UpstreamResult(null, result.Fault), Stopwatch.GetElapsedTime(started));
+        return result;
+    }
+
     private async Task<UpstreamResult> SendAsync(
         HttpRequestMessage request, string? clientRequestId, TimeSpan timeout, string operation, string family, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var result = await SendOnceAsync(request, clientRequestId, timeout, operation, family, cancellationToken);
+        var (status, payload, fault) = await ExchangeAsync(request, clientRequestId, timeout, operation, family, cancellationToken);
+        var result = fault is not null ? new UpstreamResult(null, fault)
+            : UpstreamGeneration.Read(payload) is { } generation ? new UpstreamResult(generation, null)
+            : UpstreamResult.Failed(UpstreamFaultKind.BadResponse, status, "The upstream answered with a body the gateway could not read.");
         metrics.UpstreamCall(operation, family, result, Stopwatch.GetElapsedTime(started));
         return result;
     }
 
-    private async Task<UpstreamResult> SendOnceAsync(
+    /// <summary>One request and its whole answer: the body of a success, or the fault (an error status, a timeout, a broken connection).</summary>
+    private async Task<(int Status, byte[] Payload, UpstreamFault? Fault)> ExchangeAsync(
         HttpRequestMessage request, string? clientRequestId, TimeSpan timeout, string operation, string family, CancellationToken cancellationToken)
     {
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
@@ -90,30 +125,27 @@ public sealed partial class AimlApiClient(
 
             if (!response.IsSuccessStatusCode)
             {
-                return new UpstreamResult(null, UpstreamFault.FromStatus(
-                    response.StatusCode, UpstreamGeneration.ReadErrorMessage(payload), RetryAfter(response)));
+                return (status, [], UpstreamFault.FromStatus(response.StatusCode, UpstreamGeneration.ReadErrorMessage(payload), RetryAfter(response)));
             }
 
-            var generation = UpstreamGeneration.Read(payload);
-            return generation is null
-                ? UpstreamResult.Failed(UpstreamFaultKind.BadResponse, status, "The upstream answered with a body the gateway could not read.")
-                : new UpstreamResult(generation, null);
+            return (status, payload, null);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             LogUpstreamTimeout(logger, operation, family, timeout.TotalSeconds);
-            return UpstreamResult.Failed(UpstreamFaultKind.Timeout, message: $"The upstream did not answer within {timeout.TotalSeconds:0.#} s.");
+            return (0, [], new UpstreamFault(UpstreamFaultKind.Timeout, null,
+                string.Create(CultureInfo.InvariantCulture, $"The upstream did not answer within {timeout.TotalSeconds:0.#} s."), null));
         }
         catch (HttpRequestException exception) when (exception.HttpRequestError is HttpRequestError.ConnectionError
             or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError or HttpRequestError.ProxyTunnelError)
         {
             LogUpstreamUnreachable(logger, operation, family, exception.HttpRequestError);
-            return UpstreamResult.Failed(UpstreamFaultKind.ConnectFailure, message: "The gateway could not connect to the upstream.");
+            return (0, [], new UpstreamFault(UpstreamFaultKind.ConnectFailure, null, "The gateway could not connect to the upstream.", null));
         }
         catch (HttpRequestException exception)
         {
             LogUpstreamBroken(logger, operation, family, exception.HttpRequestError);
-            return UpstreamResult.Failed(UpstreamFaultKind.ServerError, message: "The connection to the upstream broke before it answered.");
+            return (0, [], new UpstreamFault(UpstreamFaultKind.ServerError, null, "The connection to the upstream broke before it answered.", null));
         }
     }
 
@@ -138,7 +170,13 @@ public sealed partial class AimlApiClient(
     private static partial void LogUpstreamBroken(ILogger logger, string operation, string routeFamily, HttpRequestError error);
 }
 
-/// <summary>The retry pipeline for safe reads, built once from the options.</summary>
+/// <summary>
+/// The retry pipeline for safe reads, built once from the options, with Polly.Core. Not
+/// Microsoft.Extensions.Http.Resilience: its standard handler sits on the whole HttpClient and retries every method,
+/// a POST included, and this one client also sends the create, which must go out exactly once (a retried create can
+/// be billed twice). Here the pipeline wraps <see cref="AimlApiClient.FetchAsync"/> alone, decides on the gateway's
+/// own fault kinds (<see cref="UpstreamFault.IsTransient"/>), and each attempt keeps its own timeout and metric.
+/// </summary>
 public sealed class UpstreamRetryPipeline
 {
     public UpstreamRetryPipeline(IOptions<AimlApiOptions> options, TimeProvider timeProvider)
@@ -153,7 +191,9 @@ public sealed class UpstreamRetryPipeline
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = settings.FetchRetryDelay,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result.Fault?.IsTransient == true),
+                // A 503 that names its Retry-After is not retried a moment later: the caller, or the whole background
+                // worker (Lifecycle/UpstreamPacer.cs), waits as long as it says.
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result.Fault is { IsTransient: true, RetryAfter: null }),
             });
         }
 

@@ -52,6 +52,13 @@ public sealed class AimlApiOptions
     /// <summary>Retry-After given to callers when the upstream says 429 or 503 without one.</summary>
     public int DefaultRetryAfterSeconds { get; set; } = 10;
 
+    /// <summary>
+    /// The most requests per minute one gateway replica makes to the upstream's usage log (<c>GET /v2/logs</c>), evenly
+    /// spaced. The upstream allows about 200 per 60 s per key (docs/upstream.md, "Usage log"); the default leaves room
+    /// for other replicas and for people using the same key.
+    /// </summary>
+    public int UsageLogRequestsPerMinute { get; set; } = 60;
+
     /// <summary>Lifetime of a pooled upstream connection, so DNS changes are picked up.</summary>
     public TimeSpan PooledConnectionLifetime { get; set; } = TimeSpan.FromMinutes(5);
 
@@ -135,6 +142,11 @@ internal sealed class AimlApiOptionsValidator(IHostEnvironment environment) : IV
         if (options.FetchRetries is < 0 or > 10)
         {
             failures.Add("AimlApi:FetchRetries must be between 0 and 10.");
+        }
+
+        if (options.UsageLogRequestsPerMinute is < 1 or > 200)
+        {
+            failures.Add("AimlApi:UsageLogRequestsPerMinute (AimlApi__UsageLogRequestsPerMinute) must be between 1 and 200: the upstream allows about 200 usage-log requests per minute per key.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

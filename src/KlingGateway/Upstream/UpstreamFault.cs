@@ -58,6 +58,15 @@ public sealed record UpstreamFault(UpstreamFaultKind Kind, int? StatusCode, stri
         message,
         retryAfter);
 
+    /// <summary>
+    /// Whether a create that ended with this fault may still have started (and been billed) upstream: it timed out,
+    /// answered unreadably, or the connection broke after the request went out (no status). Every other fault is an
+    /// answer from the upstream refusing the create, or a connection never made: nothing was started. This one
+    /// predicate decides the refund, the <c>Idempotency-Key</c> and whether the usage log is asked (docs/upstream.md, "Errors").
+    /// </summary>
+    public bool MayHaveStarted => Kind is UpstreamFaultKind.Timeout or UpstreamFaultKind.GatewayTimeout or UpstreamFaultKind.BadResponse
+        || (Kind is UpstreamFaultKind.ServerError && StatusCode is null);
+
     /// <summary>Transient faults a safe read may retry.</summary>
     public bool IsTransient => Kind is UpstreamFaultKind.ConnectFailure or UpstreamFaultKind.Timeout or UpstreamFaultKind.ServerError
         or UpstreamFaultKind.Unavailable or UpstreamFaultKind.GatewayTimeout;

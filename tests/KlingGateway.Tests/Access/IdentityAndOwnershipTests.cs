@@ -88,7 +88,6 @@ public sealed class IdentityAndOwnershipTests : IAsyncLifetime
         var beta = Client(_gateway, BetaKey);
         var own = await CreatedIdAsync(alpha, Body(directives: "queued=3600"));
         var compatible = (await CreateAsync(alpha, Body(Bodies.V21Pro, directives: "queued=3600"), route: "/v2/generate/video/kling/generation")).Body.GetProperty("id").GetString()!;
-        var fetchesBefore = _gateway.Simulator.Requests.Count;
 
         foreach (var id in new[] { own, compatible })
         {
@@ -113,8 +112,6 @@ public sealed class IdentityAndOwnershipTests : IAsyncLifetime
         Assert.Empty((await beta.GetFromJsonAsync<JsonElement>("/v1/generations")).GetProperty("items").EnumerateArray());
         Assert.Equal(2, (await alpha.GetFromJsonAsync<JsonElement>("/v1/generations")).GetProperty("items").GetArrayLength());
         Assert.Equal(2, (await Client(_gateway, AdminKey).GetFromJsonAsync<JsonElement>("/v1/generations")).GetProperty("items").GetArrayLength());
-        // Another client's reads never reached the upstream: only alpha's and the admin's did.
-        Assert.True(_gateway.Simulator.Requests.Count - fetchesBefore <= 4);
     }
 
     [Fact]

@@ -188,21 +188,131 @@ public sealed class LimitsAndIdempotencyTests : IAsyncLifetime
         Assert.Equal(2, gateway.Simulator.CreateCount);
     }
 
-    [Fact]
-    public async Task IdempotencyKey_ReplaysAFailedCreateAsTheSameProblem_WithoutCallingTheUpstreamAgain()
+    [Theory]
+    [InlineData("one|two")]
+    [InlineData("one,two")]
+    [InlineData("order-1, order-2")]
+    public async Task IdempotencyKey_SentTwiceOrHoldingAComma_Is400_AndNothingIsCreated(string headerLines)
+    {
+        // Each '|' separates one header line from the next.
+        var values = headerLines.Split('|');
+        var gateway = await Gateway();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/generations") { Content = JsonContent.Create(Body()) };
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", values);
+
+        using var response = await Client(gateway, AlphaKey).SendAsync(request);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+
+        Assert.Equal(400, (int)response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("invalid_idempotency_key", problem.GetProperty("code").GetString());
+        Assert.Equal(0, gateway.Simulator.CreateCount);
+        Assert.Equal(0, (await Client(gateway, AlphaKey).GetFromJsonAsync<JsonElement>("/v1/generations")).GetProperty("items").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("create=429,retry-after=7", 429, "upstream_rate_limited", "7")]
+    [InlineData("create=503,retry-after=3", 503, "upstream_unavailable", "3")]
+    [InlineData("create=400", 400, "upstream_rejected_request", null)]
+    [InlineData("create=401", 502, "upstream_key_rejected", null)]
+    [InlineData("create=403", 503, "upstream_out_of_credits", null)]
+    public async Task IdempotencyKey_AfterAnUpstreamRefusal_IsReleased_SoTheRetryReachesTheUpstreamAndGetsItsOwnAnswer(
+        string directives, int status, string code, string? retryAfter)
     {
         var gateway = await Gateway();
         var alpha = Client(gateway, AlphaKey);
-        var body = Body(directives: "create=503");
+        var body = Body(directives: directives);
 
         var first = await CreateAsync(alpha, body, "retry-me");
-        var again = await CreateAsync(alpha, body, "retry-me");
+        var retry = await CreateAsync(alpha, body, "retry-me");
 
-        Assert.Equal(503, first.Status);
-        Assert.Equal(503, again.Status);
-        Assert.Equal(first.Body.GetProperty("generation_id").GetString(), again.Body.GetProperty("generation_id").GetString());
-        Assert.Equal(first.Body.GetProperty("code").GetString(), again.Body.GetProperty("code").GetString());
+        // Nothing started upstream, so the key was not kept: the retry is a second create, answered by the upstream
+        // again (with the Retry-After it gives now), not the first answer replayed.
+        Assert.Equal(2, gateway.Simulator.CreateCount);
+        foreach (var answer in new[] { first, retry })
+        {
+            Assert.Equal(status, answer.Status);
+            Assert.Equal(code, answer.Body.GetProperty("code").GetString());
+            Assert.False(answer.Body.TryGetProperty("idempotent_replay", out _));
+            Assert.False(answer.Response.Headers.Contains("Idempotent-Replayed"));
+            Assert.Equal(retryAfter, answer.Response.Headers.TryGetValues("Retry-After", out var values) ? values.Single() : null);
+        }
+
+        Assert.NotEqual(first.Body.GetProperty("generation_id").GetString(), retry.Body.GetProperty("generation_id").GetString());
+    }
+
+    [Fact]
+    public async Task IdempotencyKey_AfterTheUpstreamCouldNotBeReached_IsReleased()
+    {
+        using var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        var gateway = await Gateway(("AimlApi:BaseUrl", $"http://127.0.0.1:{port}"));
+        var alpha = Client(gateway, AlphaKey);
+
+        var first = await CreateAsync(alpha, Body(), "retry-me");
+        var retry = await CreateAsync(alpha, Body(), "retry-me");
+
+        Assert.All(new[] { first, retry }, a => Assert.Equal(502, a.Status));
+        Assert.All(new[] { first, retry }, a => Assert.Equal("upstream_unreachable", a.Body.GetProperty("code").GetString()));
+        Assert.False(retry.Body.TryGetProperty("idempotent_replay", out _));
+        Assert.NotEqual(first.Body.GetProperty("generation_id").GetString(), retry.Body.GetProperty("generation_id").GetString());
+    }
+
+    [Theory]
+    [InlineData("create-delay=3", 504, "upstream_timeout")]
+    [InlineData("create=malformed", 502, "upstream_bad_response")]
+    public async Task IdempotencyKey_AfterACreateThatMayHaveStarted_ReplaysTheFirstAnswerExactly_WithoutASecondCreate(
+        string directives, int status, string code)
+    {
+        var gateway = await Gateway(("AimlApi:CreateTimeout", "00:00:01"));
+        var alpha = Client(gateway, AlphaKey);
+        var body = Body(directives: directives);
+
+        var first = await CreateAsync(alpha, body, "maybe-started");
+        var replay = await CreateAsync(alpha, body, "maybe-started");
+
         Assert.Equal(1, gateway.Simulator.CreateCount);
+        Assert.Equal(status, first.Status);
+        Assert.Equal(status, replay.Status);
+        Assert.Equal("application/problem+json", replay.Response.Content.Headers.ContentType?.MediaType);
+        // The same answer: status, code, title, detail, upstream status and generation; marked as a replay.
+        foreach (var member in new[] { "code", "title", "detail", "generation_id" })
+        {
+            Assert.Equal(first.Body.GetProperty(member).GetString(), replay.Body.GetProperty(member).GetString());
+        }
+
+        Assert.Equal(first.Body.TryGetProperty("upstream_status", out var firstUpstream) ? firstUpstream.GetInt32() : null,
+            replay.Body.TryGetProperty("upstream_status", out var replayUpstream) ? replayUpstream.GetInt32() : (int?)null);
+        Assert.Equal(code, replay.Body.GetProperty("code").GetString());
+        Assert.True(replay.Body.GetProperty("idempotent_replay").GetBoolean());
+        Assert.Equal("true", replay.Response.Headers.GetValues("Idempotent-Replayed").Single());
+        Assert.False(replay.Response.Headers.Contains("Retry-After"));
+        // It may have been billed: it stays charged, and says its billing is not known yet.
+        var generation = await alpha.GetFromJsonAsync<JsonElement>($"/v1/generations/{first.Body.GetProperty("generation_id").GetString()}");
+        Assert.Equal("unknown", generation.GetProperty("billing").GetString());
+        Assert.Equal(5, (await alpha.GetFromJsonAsync<JsonElement>("/v1/usage")).GetProperty("today").GetProperty("video_seconds").GetInt32());
+    }
+
+    [Fact]
+    public async Task IdempotencyKey_ReplayOfASuccess_IsTheRoutesOwnAnswerWithLocation_MarkedAsAReplay()
+    {
+        var gateway = await Gateway();
+        var alpha = Client(gateway, AlphaKey);
+
+        var first = await CreateAsync(alpha, Body(), "order-1");
+        var replay = await CreateAsync(alpha, Body(), "order-1");
+        var compatible = await CreateAsync(alpha, Body(), "order-1", "/v2/video/generations");
+
+        Assert.Equal(1, gateway.Simulator.CreateCount);
+        Assert.Equal(202, replay.Status);
+        Assert.Equal(first.Response.Headers.Location, replay.Response.Headers.Location);
+        Assert.Equal(first.Body.GetProperty("id").GetString(), replay.Body.GetProperty("id").GetString());
+        Assert.False(first.Response.Headers.Contains("Idempotent-Replayed"));
+        Assert.Equal("true", replay.Response.Headers.GetValues("Idempotent-Replayed").Single());
+        Assert.Equal(200, compatible.Status);
+        Assert.Equal(first.Body.GetProperty("id").GetString(), compatible.Body.GetProperty("id").GetString());
     }
 
     [Fact]

@@ -53,7 +53,7 @@ public sealed partial class DeployManifestTests(GatewayFactory gateway) : IClass
         var present = Directory.GetFiles(baseDirectory, "*.yaml").Select(f => Path.GetFileName(f)!).Where(f => f != "kustomization.yaml").Order().ToList();
         Assert.Equal(present, listed);
         Assert.Equal(
-            ["ConfigMap", "ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget", "Service"],
+            ["ConfigMap", "ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "PersistentVolumeClaim", "PodDisruptionBudget", "Service"],
             Base().Select(d => (string)d["kind"]!).Order().ToList());
     }
 
@@ -121,6 +121,35 @@ public sealed partial class DeployManifestTests(GatewayFactory gateway) : IClass
     }
 
     [Fact]
+    public void Videos_AreKeptOnAClaimOfTheirOwn_WhereTheAppKeepsThem_SharedReadWriteManyInThePostgresOverlay()
+    {
+        var container = Container();
+        var pod = Deployment()["spec"]!["template"]!["spec"]!;
+        var settings = Base().Single(d => (string?)d["kind"] == "ConfigMap" && (string?)d["metadata"]!["name"] == "kling-gateway-settings")["data"]!;
+        // Storage:Path is unset, so the app keeps videos beside the ledger.
+        Assert.Null(settings["Storage__Path"]);
+        var storage = new KlingGateway.Videos.StorageOptions().ResolveDirectory("/app", (string)settings["Ledger__Path"]!);
+        var mounts = container["volumeMounts"]!.AsArray().ToDictionary(m => (string)m!["name"]!, m => (string)m!["mountPath"]!);
+        var volume = mounts.Single(m => m.Value == storage).Key;
+        var claim = (string)pod["volumes"]!.AsArray().Single(v => (string)v!["name"]! == volume)!["persistentVolumeClaim"]!["claimName"]!;
+        var baseClaim = Base().Single(d => (string?)d["kind"] == "PersistentVolumeClaim" && (string?)d["metadata"]!["name"] == claim);
+        Assert.Equal(["ReadWriteOnce"], baseClaim["spec"]!["accessModes"]!.AsArray().Select(a => (string)a!));
+
+        var overlay = Path.Combine(Root, "deploy", "overlays", "postgres");
+        var shared = Directory.GetFiles(overlay, "*.yaml").SelectMany(Documents)
+            .Single(d => (string?)d["kind"] == "PersistentVolumeClaim" && (string?)d["metadata"]!["name"] == claim);
+        Assert.Equal(["ReadWriteMany"], shared["spec"]!["accessModes"]!.AsArray().Select(a => (string)a!));
+        var patches = Documents(Path.Combine(overlay, "kustomization.yaml")).Single()["patches"]!.AsArray().Select(p => (string)p!["path"]!);
+        // The patch is applied: the overlay's kustomization lists the file that holds it.
+        Assert.Contains(patches, p => Documents(Path.Combine(overlay, p))
+            .Any(d => (string?)d["kind"] == "PersistentVolumeClaim" && (string?)d["metadata"]!["name"] == claim && d["spec"]?["accessModes"] is not null));
+
+        var compose = Documents(Path.Combine(Root, "docker-compose.yml")).Single();
+        Assert.Contains($"videos:{storage}", compose["services"]!["gateway"]!["volumes"]!.AsArray().Select(v => (string)v!));
+        Assert.Contains($"mkdir -p {storage}", Dockerfile, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Compose_GivesTheKeyAsASecretFileProbesWithTheAppAndKeepsTheLedgerOnAVolume()
     {
         var compose = Documents(Path.Combine(Root, "docker-compose.yml")).Single();
@@ -158,6 +187,31 @@ public sealed partial class DeployManifestTests(GatewayFactory gateway) : IClass
         Assert.True(File.Exists(Path.Combine(Root, demo["AIMLAPI_KEY_FILE"])));
         Assert.Equal("/run/secrets/aimlapi_key", (string?)compose["services"]!["simulator"]!["environment"]!["Simulator__ApiKeyFile"]);
     }
+
+    [Fact]
+    public void PostgresVariants_CountRequestsPerMinuteInOneRedisTheGatewayMayReach()
+    {
+        // Compose: the postgres profile adds a Redis, and its env file points the gateway at that service.
+        var postgres = EnvFile(Path.Combine(Root, "deploy", "compose", "postgres.env"));
+        var compose = Documents(Path.Combine(Root, "docker-compose.yml")).Single();
+        var redis = compose["services"]!["redis"]!;
+        var profiles = redis["profiles"]!.AsArray().Select(p => (string)p!).ToList();
+        Assert.Contains("postgres", profiles);
+        Assert.Contains(postgres["COMPOSE_PROFILES"].Split(','), profiles.Contains);
+        Assert.Equal("${REDIS_CONNECTION_STRING:-}", (string?)compose["services"]!["gateway"]!["environment"]!["Redis__ConnectionString"]);
+        Assert.Equal("redis:6379", postgres["REDIS_CONNECTION_STRING"].Split(',')[0]);
+        Assert.Null(redis["ports"]);
+
+        // Kubernetes: the overlay's replicas may reach Redis' port, and its guide names the setting they read.
+        var policy = Documents(Path.Combine(Root, "deploy", "overlays", "postgres", "networkpolicy.yaml")).Single();
+        var ports = policy["spec"]!["egress"]!.AsArray().SelectMany(rule => rule!["ports"]!.AsArray()).Select(port => (string?)port!["port"]);
+        Assert.Contains("6379", ports);
+        Assert.Contains("Redis__ConnectionString", File.ReadAllText(Path.Combine(Root, "deploy", "overlays", "postgres", "kustomization.yaml")), StringComparison.Ordinal);
+    }
+
+    private static Dictionary<string, string> EnvFile(string path) => File.ReadAllLines(path)
+        .Where(l => l.Contains('=', StringComparison.Ordinal) && !l.StartsWith('#'))
+        .ToDictionary(l => l[..l.IndexOf('=', StringComparison.Ordinal)], l => l[(l.IndexOf('=', StringComparison.Ordinal) + 1)..]);
 
     private HashSet<string> MappedRoutes()
     {

@@ -52,7 +52,8 @@ public sealed class CompatibleClientFlowTests(GatewayFactory gateway) : IClassFi
         Assert.Equal(genId, data.GetProperty("id").GetString());
         var url = data.GetProperty("video").GetProperty("url").GetString()!;
 
-        using var download = new HttpClient();
+        // A plain GET of the link, as the docs' client downloads it: no key, no headers.
+        using var download = gateway.Server.CreateClient();
         var video = await download.GetAsync(url);
         Assert.Equal(HttpStatusCode.OK, video.StatusCode);
         Assert.Equal("video/mp4", video.Content.Headers.ContentType?.MediaType);

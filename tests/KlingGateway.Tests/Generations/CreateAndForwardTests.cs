@@ -68,9 +68,10 @@ public sealed class CreateAndForwardTests(GatewayFactory gateway) : IClassFixtur
         var response = await client.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("frontend-42.a:b", response.Headers.GetValues("X-Client-Request-Id").Single());
+        var generationId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
 
         var forwarded = gateway.Simulator.Requests.Last(r =>
-            r.Method == "POST" && r.Headers.TryGetValue("X-Client-Request-Id", out var id) && id == "frontend-42.a:b");
+            r.Method == "POST" && r.Headers.TryGetValue("X-Client-Request-Id", out var id) && id == generationId.Replace('_', '.'));
         Assert.Equal($"Bearer {GatewayFactory.UpstreamKey}", forwarded.Headers["Authorization"]);
         Assert.DoesNotContain(forwarded.Headers, h => h.Value.Contains("caller-own-secret-token", StringComparison.Ordinal));
         Assert.DoesNotContain(forwarded.Headers, h => h.Key.Equals("Cookie", StringComparison.OrdinalIgnoreCase));
@@ -82,14 +83,42 @@ public sealed class CreateAndForwardTests(GatewayFactory gateway) : IClassFixtur
     }
 
     [Fact]
-    public async Task Create_WithoutClientRequestId_SendsTheTraceId()
+    public async Task Create_WithoutClientRequestId_EchoesTheTraceId()
     {
         var client = gateway.CreateClient();
         var response = await client.PostAsJsonAsync("/v1/generations", Bodies.Minimal(Bodies.V21Pro, "queued=3600"));
         var echoed = response.Headers.GetValues("X-Client-Request-Id").Single();
 
         Assert.Matches("^[0-9a-f]{32}$", echoed);
-        Assert.Contains(gateway.Simulator.Requests, r => r.Method == "POST" && r.Headers.TryGetValue("X-Client-Request-Id", out var sent) && sent == echoed);
+    }
+
+    [Fact]
+    public async Task EveryCreate_ReachesTheUpstreamWithAnIdOfItsOwn_NotTheCallers_SoTheUsageLogTellsCreatesApart()
+    {
+        var client = gateway.CreateClient();
+        var ids = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/generations")
+            {
+                Content = JsonContent.Create(Bodies.Minimal(Bodies.V1Pro, "queued=0,generating=0")),
+            };
+            request.Headers.Add("X-Client-Request-Id", "order-77");
+            using var response = await client.SendAsync(request);
+            Assert.Equal("order-77", response.Headers.GetValues("X-Client-Request-Id").Single());
+            ids.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!);
+        }
+
+        await GatewayFactory.WaitUntilFinishedAsync(client, ids[0]);
+
+        // The caller's id is echoed to the caller but never sent upstream: two creates with one caller id would be one
+        // row in the upstream's usage log. Each create carries its own id (the gateway's, '_' written '.'), its fetches
+        // that id with ":fetch", and the usage log holds exactly one row for each create.
+        var sent = gateway.Simulator.Requests.Select(r => r.Headers.GetValueOrDefault("X-Client-Request-Id")).ToList();
+        Assert.DoesNotContain("order-77", sent);
+        Assert.All(ids, id => Assert.Single(gateway.Simulator.Requests, r => r.Method == "POST" && r.Headers["X-Client-Request-Id"] == id.Replace('_', '.')));
+        Assert.Contains(gateway.Simulator.Requests, r => r.Method == "GET" && r.Headers["X-Client-Request-Id"] == ids[0].Replace('_', '.') + ":fetch");
+        Assert.All(ids, id => Assert.Single(gateway.Simulator.UsageLog, e => e.ClientRequestId == id.Replace('_', '.')));
     }
 
     [Fact]

@@ -177,7 +177,7 @@ public static class LedgerContract
             var results = await Task.WhenAll(Enumerable.Range(0, 10).Select(async _ => await (await open()).ClaimIdempotencyKeyAsync(claim, None)));
             Assert.Single(results, r => r is null);
         },
-        ["IdempotencyKey_ReleaseOnlyWithoutGeneration_AndExpiredAreDeleted"] = async open =>
+        ["IdempotencyKey_ReleaseDropsAnOpenKeyEvenWithItsGeneration_NeverACompletedOne_AndExpiredAreDeleted"] = async open =>
         {
             var store = await open();
             var claim = new IdempotencyClaim("alpha", "k", "h", T0, T0.AddHours(24));
@@ -185,13 +185,122 @@ public static class LedgerContract
             await store.ReleaseIdempotencyKeyAsync("alpha", "k", None);
             Assert.Null(await store.FindIdempotencyKeyAsync("alpha", "k", T0, None));
 
+            // Refused upstream: the generation is recorded, and the key still goes, so a retry runs afresh.
             await store.ClaimIdempotencyKeyAsync(claim, None);
             await store.AdmitAsync(Minimal(T0) with { OwnerClient = "alpha" }, new AdmissionLimits(null, null, null, Day, Day), "k", None);
+            await store.ReleaseIdempotencyKeyAsync("alpha", "k", None);
+            Assert.Null(await store.FindIdempotencyKeyAsync("alpha", "k", T0, None));
+
+            await store.ClaimIdempotencyKeyAsync(claim, None);
+            await store.AdmitAsync(Minimal(T0) with { OwnerClient = "alpha" }, new AdmissionLimits(null, null, null, Day, Day), "k", None);
+            await store.CompleteIdempotencyKeyAsync("alpha", "k", 202, null, None);
             await store.ReleaseIdempotencyKeyAsync("alpha", "k", None);
             Assert.NotNull(await store.FindIdempotencyKeyAsync("alpha", "k", T0, None));
 
             Assert.Equal(0, await store.DeleteExpiredIdempotencyKeysAsync(T0.AddHours(23), None));
             Assert.Equal(1, await store.DeleteExpiredIdempotencyKeysAsync(T0.AddHours(24), None));
+        },
+        ["IdempotencyKey_CompletedWithAProblem_KeepsItToReplay"] = async open =>
+        {
+            var store = await open();
+            await store.ClaimIdempotencyKeyAsync(new IdempotencyClaim("alpha", "k", "h", T0, T0.AddHours(24)), None);
+            var problem = new StoredProblem("upstream_timeout", 504, "The upstream did not answer within 60 s.", 504);
+
+            await store.CompleteIdempotencyKeyAsync("alpha", "k", 504, problem, None);
+
+            var held = await store.FindIdempotencyKeyAsync("alpha", "k", T0, None);
+            Assert.Equal(504, held!.StatusCode);
+            Assert.Equal("upstream_timeout", held.ProblemCode);
+            Assert.Equal(problem, held.Problem);
+        },
+        ["Sweeps_FindOnlyOldUnansweredCreates_AndConcurrentSettlersSettleEachOnce"] = async open =>
+        {
+            var store = await open();
+            var now = Day.AddHours(12);
+            var stranded = Enumerable.Range(0, 10).Select(i => Minimal(now.AddMinutes(-10).AddSeconds(i)) with { UpstreamRequestId = $"gen.{i}" }).ToList();
+            var others = new[]
+            {
+                Minimal(now.AddMinutes(-10)) with { UpstreamId = "up-1" },
+                Minimal(now.AddSeconds(-5)),
+                Minimal(now.AddMinutes(-10), status: GenerationStatus.Failed),
+            };
+            foreach (var generation in stranded.Concat(others))
+            {
+                await store.InsertAsync(generation, None);
+            }
+
+            var found = await store.FindUnansweredCreatesAsync(now.AddMinutes(-1), 100, None);
+            Assert.Equal(stranded.Select(g => g.Id), found.Select(g => g.Id));
+            Assert.Equal(3, (await store.FindUnansweredCreatesAsync(now.AddMinutes(-1), 3, None)).Count);
+
+            var error = new GenerationError(GenerationErrorCodes.Interrupted, "stopped");
+            var wins = await Task.WhenAll(Enumerable.Range(0, 4).SelectMany(_ => stranded).Select(async g =>
+                await (await open()).SettleInterruptedAsync(g.Id, error, now, None)));
+            Assert.Equal(10, wins.Count(w => w));
+            var settled = await store.FindAsync(stranded[0].Id, None);
+            Assert.Equal(GenerationStatus.Failed, settled!.Status);
+            Assert.Equal(error, settled.Error);
+            Assert.Equal(GenerationBilling.Unknown, settled.Billing);
+            Assert.Equal(now, settled.CompletedAt);
+            Assert.Empty(await store.FindUnansweredCreatesAsync(now.AddMinutes(-1), 100, None));
+            Assert.False(await store.SettleInterruptedAsync(others[0].Id, error, now, None));
+            Assert.Equal(GenerationStatus.Queued, (await store.FindAsync(others[0].Id, None))!.Status);
+            Assert.Equal(0, (await store.UsageAsync("anonymous", Day, Day, None)).InFlight - 2);
+        },
+        ["Sweeps_SettleBillingOnce_AndOnlyNotBilledIsRefunded"] = async open =>
+        {
+            var store = await open();
+            var now = Day.AddHours(12);
+            var billed = Minimal(now.AddHours(-1), status: GenerationStatus.Failed) with
+            {
+                OwnerClient = "alpha", VideoSeconds = 5, Billing = GenerationBilling.Unknown, UpstreamRequestId = "gen.b",
+            };
+            var notBilled = billed with { Id = GenerationId.New(), UpstreamRequestId = "gen.n" };
+            var tooOld = billed with { Id = GenerationId.New(), UpstreamRequestId = "gen.o", CreatedAt = now.AddDays(-8) };
+            var noId = billed with { Id = GenerationId.New(), UpstreamRequestId = null };
+            foreach (var generation in new[] { billed, notBilled, tooOld, noId })
+            {
+                await store.InsertAsync(generation, None);
+            }
+
+            Assert.Equal(new[] { billed.Id, notBilled.Id }.Order(StringComparer.Ordinal),
+                (await store.FindUnknownBillingAsync(now.AddDays(-7), 100, None)).Select(g => g.Id).Order(StringComparer.Ordinal));
+            var wins = await Task.WhenAll(Enumerable.Range(0, 4).Select(async i => await (await open()).SettleBillingAsync(
+                i % 2 == 0 ? billed.Id : notBilled.Id, i % 2 == 0 ? GenerationBilling.Billed : GenerationBilling.NotBilled, now, None)));
+            await store.SettleBillingAsync(billed.Id, GenerationBilling.NotBilled, now, None);
+
+            Assert.Equal(2, wins.Count(w => w));
+            Assert.Equal(GenerationBilling.Billed, (await store.FindAsync(billed.Id, None))!.Billing);
+            Assert.False((await store.FindAsync(billed.Id, None))!.Refunded);
+            Assert.True((await store.FindAsync(notBilled.Id, None))!.Refunded);
+            Assert.Equal(5 + 5, (await store.UsageAsync("alpha", Day, Day, None)).Rows.Sum(r => r.VideoSeconds));
+            Assert.Empty(await store.FindUnknownBillingAsync(now.AddDays(-7), 100, None));
+        },
+        ["Sweeps_CloseTheKeysOfInterruptedCreates_AndDropOldClaimsThatNeverGotOne"] = async open =>
+        {
+            var store = await open();
+            var limits = new AdmissionLimits(null, null, null, Day, Day);
+            var interrupted = Minimal(T0) with { OwnerClient = "alpha" };
+            var running = Minimal(T0) with { OwnerClient = "alpha" };
+            foreach (var (key, generation) in new[] { ("k-interrupted", interrupted), ("k-running", running) })
+            {
+                await store.ClaimIdempotencyKeyAsync(new IdempotencyClaim("alpha", key, "h", T0, T0.AddHours(24)), None);
+                await store.AdmitAsync(generation, limits, key, None);
+            }
+
+            await store.ClaimIdempotencyKeyAsync(new IdempotencyClaim("alpha", "k-orphan-old", "h", T0, T0.AddHours(24)), None);
+            await store.ClaimIdempotencyKeyAsync(new IdempotencyClaim("alpha", "k-orphan-new", "h", T0.AddMinutes(5), T0.AddHours(24)), None);
+            await store.SettleInterruptedAsync(interrupted.Id, new GenerationError(GenerationErrorCodes.Interrupted, "stopped"), T0, None);
+            var answer = new StoredProblem("create_interrupted", 409, "stopped", null);
+
+            Assert.Equal(2, await store.CloseInterruptedIdempotencyKeysAsync(answer, T0.AddMinutes(1), None));
+            Assert.Equal(0, await store.CloseInterruptedIdempotencyKeysAsync(answer, T0.AddMinutes(1), None));
+            var closed = await store.FindIdempotencyKeyAsync("alpha", "k-interrupted", T0, None);
+            Assert.Equal(409, closed!.StatusCode);
+            Assert.Equal(answer, closed.Problem);
+            Assert.False((await store.FindIdempotencyKeyAsync("alpha", "k-running", T0, None))!.IsComplete);
+            Assert.Null(await store.FindIdempotencyKeyAsync("alpha", "k-orphan-old", T0, None));
+            Assert.NotNull(await store.FindIdempotencyKeyAsync("alpha", "k-orphan-new", T0, None));
         },
         ["InitializeTwice_KeepsData_AndIsReachable"] = async open =>
         {
@@ -202,6 +311,94 @@ public static class LedgerContract
             var another = await open();
             AssertSame(generation, await another.FindAsync(generation.Id, None));
             Assert.True(await another.IsReachableAsync(None));
+        },
+        ["ClaimRefresh_OfManyAtOnce_OnlyOneWins_AndOnlyWhenDue"] = async open =>
+        {
+            var store = await open();
+            var generation = Minimal(T0) with { UpstreamId = "up-1", NextRefreshAt = T0.AddSeconds(5) };
+            await store.InsertAsync(generation, None);
+            Assert.Null(await store.ClaimRefreshAsync(generation.Id, T0.AddSeconds(4), T0.AddSeconds(9), None));
+
+            // Twelve claimants on their own connections (replicas, the worker, readers) at the same due moment.
+            var claims = await Task.WhenAll(Enumerable.Range(0, 12).Select(async _ =>
+                await (await open()).ClaimRefreshAsync(generation.Id, T0.AddSeconds(5), T0.AddSeconds(10), None)));
+
+            var won = Assert.Single(claims, c => c is not null)!;
+            Assert.Equal(T0.AddSeconds(10), won.NextRefreshAt);
+            Assert.Null(await store.ClaimRefreshAsync(generation.Id, T0.AddSeconds(9), T0.AddSeconds(14), None));
+            Assert.NotNull(await store.ClaimRefreshAsync(generation.Id, T0.AddSeconds(10), T0.AddSeconds(15), None));
+        },
+        ["ClaimDueRefreshes_TakesOnlyDueRows_LongestDueFirst_EachOnce"] = async open =>
+        {
+            var store = await open();
+            var rows = Enumerable.Range(0, 30).Select(i => Minimal(T0) with { UpstreamId = $"up-{i}", NextRefreshAt = T0.AddSeconds(i) }).ToList();
+            var finished = Minimal(T0, status: GenerationStatus.Succeeded) with { UpstreamId = "up-done" };
+            foreach (var g in rows.Append(finished))
+            {
+                await store.InsertAsync(g, None);
+            }
+
+            var now = T0.AddSeconds(19);
+            var first = await store.ClaimDueRefreshesAsync(now, now.AddSeconds(5), 5, None);
+            Assert.Equal(rows.Take(5).Select(g => g.Id).Order(), first.Select(g => g.Id).Order());
+
+            var batches = await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+                await (await open()).ClaimDueRefreshesAsync(now, now.AddSeconds(5), 8, None)));
+
+            var claimed = batches.SelectMany(b => b).Select(g => g.Id).ToList();
+            Assert.Equal(claimed.Count, claimed.Distinct().Count());
+            Assert.Equal(rows.Skip(5).Take(15).Select(g => g.Id).Order(), claimed.Order());
+            Assert.All(batches.SelectMany(b => b), g => Assert.Equal(now.AddSeconds(5), g.NextRefreshAt));
+            Assert.Empty(await store.ClaimDueRefreshesAsync(now, now.AddSeconds(5), 8, None));
+        },
+        ["RecordChange_OverAStaleVersion_WritesNothing_AndVisibleChangesTakeANewVersion"] = async open =>
+        {
+            var store = await open();
+            var generation = Minimal(T0) with { UpstreamId = "up-1" };
+            await store.InsertAsync(generation, None);
+
+            var checkedOnly = await store.RecordChangeAsync(new GenerationChange(GenerationChangeKind.Checked,
+                generation with { NextRefreshAt = T0.AddSeconds(5) }, ExpectedVersion: 0), None);
+            var progressed = await store.RecordChangeAsync(new GenerationChange(GenerationChangeKind.Progressed,
+                generation with { Status = GenerationStatus.Processing }, ExpectedVersion: 0), None);
+            var stale = await store.RecordChangeAsync(new GenerationChange(GenerationChangeKind.Failed,
+                generation with { Status = GenerationStatus.Failed }, ExpectedVersion: 0), None);
+
+            Assert.Equal(0, checkedOnly!.Version);
+            Assert.Equal(1, progressed!.Version);
+            Assert.Null(stale);
+            var stored = await store.FindAsync(generation.Id, None);
+            Assert.Equal(GenerationStatus.Processing, stored!.Status);
+            Assert.Equal(1, stored.Version);
+        },
+        ["ClaimDueDownloads_CountsTheAttempt_AndLeasesIt"] = async open =>
+        {
+            var store = await open();
+            var pending = Minimal(T0, status: GenerationStatus.Succeeded) with { Kept = new KeptVideo(KeptVideoState.Pending, NextAttemptAt: T0) };
+            var later = Minimal(T0, status: GenerationStatus.Succeeded) with { Kept = new KeptVideo(KeptVideoState.Pending, NextAttemptAt: T0.AddMinutes(1)) };
+            var stored = Minimal(T0, status: GenerationStatus.Succeeded) with { Kept = new KeptVideo(KeptVideoState.Stored, 1, null, "k", 1, "video/mp4", "ab", T0) };
+            foreach (var g in new[] { pending, later, stored })
+            {
+                await store.InsertAsync(g, None);
+            }
+
+            var claims = await Task.WhenAll(Enumerable.Range(0, 6).Select(async _ =>
+                await (await open()).ClaimDueDownloadsAsync(T0.AddSeconds(1), T0.AddMinutes(5), 10, None)));
+
+            var claimed = Assert.Single(claims.SelectMany(c => c));
+            Assert.Equal(pending.Id, claimed.Id);
+            Assert.Equal(1, claimed.Kept!.Attempts);
+            Assert.Equal(T0.AddMinutes(5), claimed.Kept.NextAttemptAt);
+            // Four minutes on: the other pending one is due, the leased one is not (its lease runs five).
+            Assert.Equal([later.Id], (await store.ClaimDueDownloadsAsync(T0.AddMinutes(4), T0.AddMinutes(9), 10, None)).Select(g => g.Id));
+        },
+        ["Secret_IsAddedOnce_AndEveryoneReadsTheFirst"] = async open =>
+        {
+            var values = await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+                await (await open()).GetOrAddSecretAsync("test-secret", $"candidate-{i}", None)));
+
+            Assert.Single(values.Distinct());
+            Assert.StartsWith("candidate-", values[0], StringComparison.Ordinal);
         },
     };
 

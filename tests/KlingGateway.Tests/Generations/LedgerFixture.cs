@@ -96,12 +96,20 @@ internal static class SampleGenerations
             new GenerationWarning("dynamic_masks[0].mask", "Ignored \"here\" too; ünïcode ok."),
         ],
         ClientRequestId = "client-1.2:3_x",
+        UpstreamRequestId = "gen.upstream-request-id",
         ExternalTaskId = "ext-task-7",
         RequestSummary = """{"model":"klingai/v2-master-image-to-video","image_url":{"sha256":"ab12"},"prompt":"é"}""",
         CreatedAt = new DateTimeOffset(2026, 11, 22, 10, 0, 0, TimeSpan.FromHours(2)).AddTicks(1_234_567),
         UpdatedAt = new DateTimeOffset(2026, 11, 22, 10, 4, 0, TimeSpan.FromHours(2)).AddTicks(7),
         CompletedAt = new DateTimeOffset(2026, 11, 22, 8, 3, 59, TimeSpan.Zero).AddTicks(9_999_999),
         RefreshedAt = new DateTimeOffset(2026, 11, 22, 3, 4, 0, TimeSpan.FromHours(-5)).AddTicks(1),
+        Billing = GenerationBilling.Billed,
+        Version = 3,
+        NextRefreshAt = new DateTimeOffset(2026, 11, 22, 8, 5, 0, TimeSpan.Zero).AddTicks(3),
+        RefreshFailures = 2,
+        DeadlinePassedAt = new DateTimeOffset(2026, 11, 22, 8, 30, 0, TimeSpan.Zero).AddTicks(5),
+        Kept = new KeptVideo(KeptVideoState.Stored, 2, new DateTimeOffset(2026, 11, 22, 8, 6, 0, TimeSpan.Zero), "gen_x.mp4", 5_150_376,
+            "video/mp4", "ab12cd", new DateTimeOffset(2026, 11, 22, 8, 7, 0, TimeSpan.Zero).AddTicks(11), "a retried fault"),
     };
 
     /// <summary>
@@ -120,6 +128,12 @@ internal static class SampleGenerations
         CompletedAt = update.CompletedAt,
         RefreshedAt = update.RefreshedAt,
         Refunded = update.Refunded,
+        Billing = update.Billing,
+        NextRefreshAt = update.NextRefreshAt,
+        RefreshFailures = update.RefreshFailures,
+        DeadlinePassedAt = update.DeadlinePassedAt,
+        Kept = update.Kept,
+        Version = created.Version + 1,
     };
 
     /// <summary>Asserts two generations hold the same values (the list is compared by content, not reference).</summary>

@@ -27,11 +27,20 @@ public sealed class LedgerRestartTests
         await second.InitializeAsync();
         var restarted = second.CreateClient();
 
-        // The finished one is answered from the ledger: no upstream is asked (this simulator never saw it).
+        // The finished one is answered from the ledger: no upstream is asked about it. The running one is picked up
+        // from the ledger alone: the background worker asks about it again, with nobody reading it.
         var finished = await restarted.GetFromJsonAsync<JsonElement>($"/v1/generations/{finishedId}");
         Assert.Equal("succeeded", finished.GetProperty("status").GetString());
         Assert.StartsWith("http", finished.GetProperty("video").GetProperty("url").GetString());
-        Assert.Empty(second.Simulator.Requests);
+        var runningUpstreamId = await second.UpstreamIdAsync(runningId);
+        var askedDeadline = DateTime.UtcNow.AddSeconds(20);
+        while (second.Simulator.Requests.Count == 0 && DateTime.UtcNow < askedDeadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.NotEmpty(second.Simulator.Requests);
+        Assert.All(second.Simulator.Requests, r => Assert.Equal($"?generation_id={runningUpstreamId}", r.QueryString));
 
         var listed = await restarted.GetFromJsonAsync<JsonElement>("/v1/generations");
         var ids = listed.GetProperty("items").EnumerateArray().Select(g => g.GetProperty("id").GetString()).ToList();

@@ -129,7 +129,7 @@ public sealed class SqliteGenerationStoreTests : IDisposable
         await store.UpdateAsync(done, None);
 
         AssertSame(first, await store.FindAsync(first.Id, None));
-        AssertSame(done, await store.FindAsync(second.Id, None));
+        AssertSame(done with { Version = 1 }, await store.FindAsync(second.Id, None));
     }
 
     [Fact]
@@ -396,8 +396,37 @@ public sealed class SqliteGenerationStoreTests : IDisposable
         await _ledger.Open().InitializeAsync(None);
 
         AssertSame(generation, await store.FindAsync(generation.Id, None));
-        Assert.Equal(2L, await _ledger.ScalarAsync("PRAGMA user_version;"));
-        Assert.Equal(2, SqliteGenerationStore.SchemaVersion);
+        Assert.Equal((long)SqliteGenerationStore.SchemaVersion, await _ledger.ScalarAsync("PRAGMA user_version;"));
+        Assert.Equal(4, SqliteGenerationStore.SchemaVersion);
+    }
+
+    [Fact]
+    public async Task MigratingFromVersion2_ForgetsStoredRefusals_AndMarksEarlierUnansweredCreatesBillingUnknown()
+    {
+        // A ledger as the build before version 3 left it: a key that stored an upstream 429 (refunded), a key that
+        // stored a timeout (kept), and the generations behind them.
+        Directory.CreateDirectory(Path.GetDirectoryName(_ledger.FilePath)!);
+        await _ledger.ScalarAsync(SqliteGenerationStore.Migrations[0] + SqliteGenerationStore.Migrations[1] + """
+            PRAGMA user_version = 2;
+            INSERT INTO generations (id, model, route_family, status, error_code, request_summary, created_at, updated_at, refunded)
+            VALUES ('gen_refused', 'm', 'universal', 'failed', 'upstream_rejected', '{}', '2026-11-22T09:00:00.0000000Z', '2026-11-22T09:00:00.0000000Z', 1),
+                   ('gen_timeout', 'm', 'universal', 'failed', 'upstream_timeout', '{}', '2026-11-22T09:00:00.0000000Z', '2026-11-22T09:00:00.0000000Z', 0),
+                   ('gen_done', 'm', 'universal', 'succeeded', NULL, '{}', '2026-11-22T09:00:00.0000000Z', '2026-11-22T09:00:00.0000000Z', 0);
+            INSERT INTO idempotency_keys (client, idempotency_key, request_hash, generation_id, status_code, problem_code, created_at, expires_at)
+            VALUES ('alpha', 'refused', 'h', 'gen_refused', 429, 'upstream_rate_limited', '2026-11-22T09:00:00.0000000Z', '2999-01-01T00:00:00.0000000Z'),
+                   ('alpha', 'timeout', 'h', 'gen_timeout', 504, 'upstream_timeout', '2026-11-22T09:00:00.0000000Z', '2999-01-01T00:00:00.0000000Z');
+            """);
+
+        var store = await _ledger.OpenInitializedAsync();
+
+        Assert.Equal((long)SqliteGenerationStore.SchemaVersion, await _ledger.ScalarAsync("PRAGMA user_version;"));
+        Assert.Null(await store.FindIdempotencyKeyAsync("alpha", "refused", T0, None));
+        Assert.Equal("upstream_timeout", (await store.FindIdempotencyKeyAsync("alpha", "timeout", T0, None))!.ProblemCode);
+        Assert.Equal(GenerationBilling.Unknown, (await store.FindAsync("gen_timeout", None))!.Billing);
+        Assert.Null((await store.FindAsync("gen_refused", None))!.Billing);
+        Assert.Null((await store.FindAsync("gen_done", None))!.Billing);
+        // Sent before creates had ids of their own: the usage log cannot be asked about it.
+        Assert.Empty(await store.FindUnknownBillingAsync(T0.AddYears(-1), 10, None));
     }
 
     [Fact]
@@ -410,7 +439,8 @@ public sealed class SqliteGenerationStoreTests : IDisposable
         Assert.True(File.Exists(_ledger.FilePath));
         Assert.Equal("wal", await _ledger.ScalarAsync("PRAGMA journal_mode;"));
         Assert.Equal(
-            "ix_generations_created,ix_generations_model,ix_generations_owner,ix_generations_status,ix_generations_upstream_id",
+            "ix_generations_billing_unknown,ix_generations_created,ix_generations_model,ix_generations_next_refresh,ix_generations_owner,"
+            + "ix_generations_status,ix_generations_unanswered,ix_generations_upstream_id,ix_generations_video_due,ix_generations_video_kept",
             await _ledger.ScalarAsync(
                 "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master " +
                 "WHERE type = 'index' AND tbl_name = 'generations' AND name LIKE 'ix_%' ORDER BY name);"));

@@ -122,7 +122,8 @@ public sealed class StatusMapperTests
     public void ErrorCodes_AreTheFixedDistinctSet()
     {
         Assert.Equal(
-            ["generation_failed", "unknown_status", "upstream_rejected", "upstream_unavailable", "upstream_timeout", "upstream_bad_response"],
+            ["generation_failed", "unknown_status", "upstream_rejected", "upstream_unavailable", "upstream_timeout", "upstream_bad_response",
+                "interrupted", "deadline_exceeded"],
             GenerationErrorCodes.All);
     }
 }

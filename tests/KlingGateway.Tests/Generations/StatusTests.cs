@@ -91,7 +91,8 @@ public sealed class StatusTests(GatewayFactory gateway) : IClassFixture<GatewayF
         var created = await gateway.CreateAsync(client, Bodies.Minimal(Bodies.V1Standard, "queued=0,generating=0"));
         var id = created.GetProperty("id").GetString()!;
         await GatewayFactory.WaitUntilFinishedAsync(client, id);
-        var fetches = gateway.Simulator.Requests.Count(r => r.Method == "GET");
+        var upstreamId = await gateway.UpstreamIdAsync(id);
+        var fetches = gateway.Simulator.FetchCount(upstreamId);
 
         for (var i = 0; i < 5; i++)
         {
@@ -100,7 +101,7 @@ public sealed class StatusTests(GatewayFactory gateway) : IClassFixture<GatewayF
             Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         }
 
-        Assert.Equal(fetches, gateway.Simulator.Requests.Count(r => r.Method == "GET"));
+        Assert.Equal(fetches, gateway.Simulator.FetchCount(upstreamId));
     }
 
     [Theory]

@@ -161,6 +161,8 @@ public sealed class ExceptionAcceptTests(ExceptionAcceptTests.Gateway gateway) :
         {
             await InitializeAsync();
             Directory.Delete(Path.GetDirectoryName(Factory.LedgerPath)!, recursive: true);
+            // Pooled connections would go on reading the deleted file; new ones find no directory.
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         }
     }
 }

@@ -48,10 +48,12 @@ public sealed class LoggingTests : IAsyncLifetime
         var created = await _gateway.CreateAsync(client, Bodies.Minimal(Bodies.V21Pro, "queued=3600"));
         var id = created.GetProperty("id").GetString()!;
         await client.GetAsync($"/v1/generations/{id}");
+        await client.GetAsync("/health/live");
 
         var lines = _gateway.ReadLog().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var events = lines.Select(l => JsonDocument.Parse(l).RootElement).ToList();   // every line is one JSON object
-        // The request line is event 100; other events inside a request carry the framework's RequestPath scope too.
+        // The request line (Serilog.AspNetCore's) is event 100; other events inside a request carry the framework's
+        // RequestPath scope too.
         var requests = events.Where(e => e.GetProperty("Properties").TryGetProperty("EventId", out var eventId) &&
             eventId.GetProperty("Id").GetInt32() == 100).ToList();
 
@@ -61,10 +63,21 @@ public sealed class LoggingTests : IAsyncLifetime
         Assert.Equal(202, properties.GetProperty("StatusCode").GetInt32());
         Assert.Equal(id, properties.GetProperty("GenerationId").GetString());
         Assert.Equal(Bodies.V21Pro, properties.GetProperty("Model").GetString());
-        Assert.Matches("^[0-9a-f]{32}$", properties.GetProperty("TraceId").GetString());
-        Assert.True(properties.GetProperty("ElapsedMs").GetDouble() >= 0);
+        Assert.Matches("^[0-9a-f]{32}$", create.GetProperty("TraceId").GetString());
+        Assert.True(properties.GetProperty("Elapsed").GetDouble() >= 0);
+        Assert.Equal("anonymous", properties.GetProperty("Client").GetString());
+        // The trace and span ids are written once per line, beside the timestamp, never again among the properties.
+        Assert.All(events, e => Assert.False(e.GetProperty("Properties").TryGetProperty("TraceId", out _), e.ToString()));
+        Assert.All(events, e => Assert.False(e.GetProperty("Properties").TryGetProperty("SpanId", out _), e.ToString()));
 
         var read = Assert.Single(requests, e => e.GetProperty("Properties").GetProperty("RequestPath").GetString() == $"/v1/generations/{id}");
         Assert.Equal(id, read.GetProperty("Properties").GetProperty("GenerationId").GetString());
+        Assert.Equal(Bodies.V21Pro, read.GetProperty("Properties").GetProperty("Model").GetString());
+
+        // Health probes are logged at Debug, as event 101, so they do not drown the requests that matter.
+        var probe = Assert.Single(events, e => e.GetProperty("Properties").TryGetProperty("RequestPath", out var path) &&
+            path.GetString() == "/health/live" && e.GetProperty("Properties").TryGetProperty("StatusCode", out _));
+        Assert.Equal("Debug", probe.GetProperty("Level").GetString());
+        Assert.Equal(101, probe.GetProperty("Properties").GetProperty("EventId").GetProperty("Id").GetInt32());
     }
 }

@@ -38,7 +38,7 @@ public sealed class OpenApiTests(GatewayFactory gateway) : IClassFixture<Gateway
         var (_, document, _) = await ReadDocumentAsync();
         var operations = document.Paths.SelectMany(p => p.Value.Operations!.Select(o => (Path: p.Key, Method: o.Key, Operation: o.Value))).ToList();
 
-        Assert.Equal(12, operations.Count); // with GET /v1/usage
+        Assert.Equal(13, operations.Count); // with GET /v1/usage and GET /v1/generations/{id}/content
         foreach (var (path, method, operation) in operations)
         {
             Assert.False(string.IsNullOrWhiteSpace(operation.Summary), $"{method} {path} has no summary");

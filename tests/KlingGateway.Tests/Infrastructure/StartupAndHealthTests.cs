@@ -85,7 +85,12 @@ public sealed class StartupAndHealthTests(GatewayFactory gateway) : IClassFixtur
         var created = await gateway.CreateAsync(client, Bodies.Minimal(Bodies.V2Master));
         var finished = await GatewayFactory.WaitUntilFinishedAsync(client, created.GetProperty("id").GetString()!);
         Assert.Equal("succeeded", finished.GetProperty("status").GetString());
-        Assert.StartsWith("http://127.0.0.1:", finished.GetProperty("video").GetProperty("url").GetString());
+        // The video is the gateway's own link, and it plays with a plain GET: the built-in simulator's file, kept or streamed.
+        var url = finished.GetProperty("video").GetProperty("url").GetString()!;
+        Assert.StartsWith($"http://localhost/v1/generations/{created.GetProperty("id").GetString()}/content?token=", url);
+        using var video = await zeroConfig.Server.CreateClient().GetAsync(url);
+        Assert.Equal(System.Net.HttpStatusCode.OK, video.StatusCode);
+        Assert.Equal("video/mp4", video.Content.Headers.ContentType?.MediaType);
     }
 
     [Fact]

@@ -1,4 +1,6 @@
+using System.Collections;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Json;
@@ -6,6 +8,7 @@ using System.Text;
 using KlingGateway.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Trace;
 
 namespace KlingGateway.Tests.Infrastructure;
 
@@ -109,6 +112,69 @@ public sealed class TelemetryTests(GatewayFactory gateway) : IClassFixture<Gatew
         Assert.All(received, r => Assert.False(Contains(r.Body, GatewayFactory.UpstreamKey), $"{r.Path} carried the key"));
     }
 
+    [Fact]
+    public async Task Spans_NameTheRouteMethodAndStatus_OfEachRequestAndOfTheUpstreamCallBeneathIt()
+    {
+        var spans = new SpanCollection();
+        await using var host = gateway.WithWebHostBuilder(b => b.ConfigureServices(services =>
+            // A host that exports its spans (here to memory) records them, as one with an OTLP endpoint does.
+            services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.SetSampler(new AlwaysOnSampler()).AddInMemoryExporter(spans))));
+        var client = host.CreateClient();
+
+        var answer = await client.PostAsJsonAsync("/v1/generations", Bodies.Minimal(Bodies.V2Master, "queued=3600"));
+        Assert.Equal(HttpStatusCode.Accepted, answer.StatusCode);
+        var id = (await answer.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("id").GetString()!;
+        // With no X-Client-Request-Id of its own, the caller is given the request's trace id: it finds this test's spans
+        // among those of other tests running in the same process.
+        var createTrace = answer.Headers.GetValues("X-Client-Request-Id").Single();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health/live")).StatusCode);
+
+        // Reads until one is due to refresh from the upstream (a read within the refresh interval is answered from the
+        // ledger), bounded; a server span ends just after its answer is sent, so spans are awaited the same way.
+        bool IsCreate(Activity span) =>
+            span.Kind == ActivityKind.Server && span.TraceId.ToHexString() == createTrace && Tag(span, "url.path") == "/v1/generations";
+        bool IsRead(Activity span) => span.Kind == ActivityKind.Server && Tag(span, "url.path") == $"/v1/generations/{id}";
+        bool IsFetch(Activity span) => span.Kind == ActivityKind.Client && Tag(span, "http.request.method") == "GET";
+        bool Refreshed(Activity read) => spans.Any(s => IsFetch(s) && s.TraceId == read.TraceId);
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (DateTime.UtcNow < deadline && !(spans.Any(IsCreate) && spans.Any(s => IsRead(s) && Refreshed(s))))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/v1/generations/{id}")).StatusCode);
+            await Task.Delay(60);
+        }
+
+        // The route is the endpoint's template (the group's "/v1/generations" and its "/"), never the raw path.
+        var create = Assert.Single(spans, IsCreate);
+        Assert.Equal("POST /v1/generations/", create.DisplayName);
+        Assert.Equal("POST", Tag(create, "http.request.method"));
+        Assert.Equal("/v1/generations/", Tag(create, "http.route"));
+        Assert.Equal(202, TagValue(create, "http.response.status_code"));
+        var read = spans.First(s => IsRead(s) && Refreshed(s));
+        Assert.Equal("GET /v1/generations/{id}", read.DisplayName);
+        Assert.Equal("GET", Tag(read, "http.request.method"));
+        Assert.Equal("/v1/generations/{id}", Tag(read, "http.route"));
+        Assert.Equal(200, TagValue(read, "http.response.status_code"));
+        Assert.DoesNotContain(spans, s => s.Kind == ActivityKind.Server && Tag(s, "url.path")?.StartsWith("/health", StringComparison.Ordinal) == true);
+
+        // The upstream create: a client span under the gateway's own "generation create" span, in the request's trace,
+        // whose id is the parent the upstream was told in traceparent.
+        var generationCreate = Assert.Single(spans, s => s.Source.Name == GatewayMetrics.Name && s.TraceId == create.TraceId);
+        Assert.Equal("generation create", generationCreate.DisplayName);
+        Assert.Equal(create.SpanId, generationCreate.ParentSpanId);
+        var upstream = Assert.Single(spans, s => s.Kind == ActivityKind.Client && s.ParentSpanId == generationCreate.SpanId);
+        Assert.Equal("POST", Tag(upstream, "http.request.method"));
+        Assert.Equal(200, TagValue(upstream, "http.response.status_code"));
+        Assert.Equal("127.0.0.1", Tag(upstream, "server.address"));
+        Assert.Contains("/v2/video/generations", Tag(upstream, "url.full"), StringComparison.Ordinal);
+        var sent = gateway.Simulator.Requests.Last(r => r.Method == "POST" && r.Body.Contains(Bodies.V2Master, StringComparison.Ordinal));
+        Assert.Equal($"00-{upstream.TraceId}-{upstream.SpanId}-01", sent.Headers["traceparent"]);
+
+        // The status read refreshed from the upstream: a GET client span in the read's trace.
+        var fetch = Assert.Single(spans, s => IsFetch(s) && s.TraceId == read.TraceId);
+        Assert.Equal(200, TagValue(fetch, "http.response.status_code"));
+        Assert.All(spans.Where(s => s.TraceId == create.TraceId || s.TraceId == read.TraceId), s => Assert.DoesNotContain(s.TagObjects, t => t.Value?.ToString()?.Contains(GatewayFactory.UpstreamKey, StringComparison.Ordinal) == true));
+    }
+
     [Theory]
     [InlineData("Telemetry:OtlpEndpoint", "collector:4318", "Telemetry:OtlpEndpoint")]
     [InlineData("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url", "OTEL_EXPORTER_OTLP_ENDPOINT")]
@@ -122,6 +188,10 @@ public sealed class TelemetryTests(GatewayFactory gateway) : IClassFixture<Gatew
         Assert.NotNull(failure);
         Assert.Contains(named, failure.ToString(), StringComparison.Ordinal);
     }
+
+    private static string? Tag(Activity span, string name) => span.GetTagItem(name)?.ToString();
+
+    private static int? TagValue(Activity span, string name) => span.GetTagItem(name) is { } value ? Convert.ToInt32(value, System.Globalization.CultureInfo.InvariantCulture) : null;
 
     private static bool Contains(byte[] body, string text) => body.AsSpan().IndexOf(Encoding.UTF8.GetBytes(text)) >= 0;
 
@@ -153,5 +223,29 @@ public sealed class TelemetryTests(GatewayFactory gateway) : IClassFixture<Gatew
 
         private IEnumerable<(string Name, double Value, KeyValuePair<string, object?>[] Tags)> Matching(string name, (string Key, string Value)[] tags) =>
             _measurements.Where(m => m.Name == name && tags.All(t => m.Tags.Any(k => k.Key == t.Key && Equals(k.Value, t.Value))));
+    }
+
+    /// <summary>The spans an in-memory exporter hands over, safe to read while the exporter adds more.</summary>
+    private sealed class SpanCollection : ICollection<Activity>
+    {
+        private readonly ConcurrentQueue<Activity> _spans = new();
+
+        public int Count => _spans.Count;
+
+        public bool IsReadOnly => false;
+
+        public void Add(Activity item) => _spans.Enqueue(item);
+
+        public void Clear() => _spans.Clear();
+
+        public bool Contains(Activity item) => _spans.Contains(item);
+
+        public void CopyTo(Activity[] array, int arrayIndex) => _spans.CopyTo(array, arrayIndex);
+
+        public bool Remove(Activity item) => throw new NotSupportedException();
+
+        public IEnumerator<Activity> GetEnumerator() => _spans.GetEnumerator();
+
+        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }
