@@ -37,6 +37,9 @@ public sealed record HostileCase(string Name, string Method, string Target, IRea
 public static class HostileCases
 {
     public const string V1Pro = "kling-video/v1/pro/image-to-video";
+
+    /// <summary>Stands in a target for a real generation's video link (path and query, with its token).</summary>
+    public const string VideoLink = "{video-link}";
     private const string Url = "https://example.com/first.png";
 
     private static readonly (string Path, CreateRoute Route)[] CreateRoutes =
@@ -363,6 +366,32 @@ public static class HostileCases
             var expect = id == "%00" ? new Expectation(KestrelOwn: true, Status: 400) : new Expectation(404, "model_not_found");
             yield return Get($"/v1/models/{id}", expect, $"/v1/models/{(id.Length > 60 ? "(7,000 characters)" : id)}");
         }
+
+        // A generation's video: hostile ids and tokens, and hostile Range and conditional headers on a real video.
+        foreach (var id in new[] { "gen_AAAAAAAAAAAAAAAAAAAAAA", "..%2F..%2Fetc%2Fpasswd", "%FF%FE", new string('g', 7_000), "gen_'%20OR%201=1--" })
+        {
+            yield return Get($"/v1/generations/{id}/content", new(404, "generation_not_found"),
+                $"/v1/generations/{(id.Length > 60 ? "(7,000 characters)" : id)}/content");
+        }
+
+        foreach (var token in new[] { "x", "9999999999.AAAA", "1.%00", "%0d%0a", "99999999999999999999.x", new string('t', 5_000), "'%20OR%201=1--", "4102444800.%FF%FE", "4102444800.!!!!" })
+        {
+            yield return Get($"/v1/generations/gen_AAAAAAAAAAAAAAAAAAAAAA/content?token={token}", new(403, "invalid_video_link"),
+                $"/v1/generations/…/content?token={(token.Length > 60 ? "(5,000 characters)" : token)}");
+        }
+
+        HostileCase Video(string name, Expectation expect, params (string Name, string Value)[] headers) =>
+            new($"GET a video with {name}", "GET", VideoLink, [.. headers.Select(h => KeyValuePair.Create(h.Name, h.Value))], null, expect);
+        yield return Video("Range: bytes=abc", new(MaySucceed: true), ("Range", "bytes=abc"));
+        yield return Video("a Range past its end", new(416, "range_not_satisfiable"), ("Range", "bytes=99999999999-"));
+        yield return Video("a Range past long", new(MaySucceed: true), ("Range", "bytes=0-99999999999999999999999"));
+        yield return Video("1,000 ranges", new(MaySucceed: true), ("Range", "bytes=" + string.Join(",", Enumerable.Range(0, 1_000).Select(i => $"{i}-{i}"))));
+        yield return Video("Range twice", new(MaySucceed: true), ("Range", "bytes=0-1"), ("Range", "bytes=2-3"));
+        yield return Video("a junk If-None-Match", new(MaySucceed: true), ("If-None-Match", "\u0001\"x"));
+        yield return Video("If-Match that cannot match", new(412, "precondition_failed"), ("If-Match", "\"nope\""));
+        yield return Video("a junk If-Modified-Since", new(MaySucceed: true), ("If-Modified-Since", "yesterday"));
+        yield return new HostileCase("HEAD a video", "HEAD", VideoLink, [], null, new(MaySucceed: true));
+        yield return new HostileCase("POST a video", "POST", VideoLink, Json, Utf8("{}"), new(405, "method_not_allowed"));
 
         yield return Get("/v1/nothing-here", new(404, "route_not_found"));
         yield return Get("/v1/generations/gen_AAAAAAAAAAAAAAAAAAAAAA/extra", new(404, "route_not_found"));

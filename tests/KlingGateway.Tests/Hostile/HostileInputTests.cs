@@ -42,7 +42,7 @@ public sealed class HostileInputTests(KestrelGateway gateway, ITestOutputHelper 
         output.WriteLine($"{response.Status} {response.Header("Content-Type")} {Truncate(response.Text, 300)}");
         // Kestrel's own 505 for an HTTP version it does not speak is the one 5xx no application code can change.
         Assert.True(response.Status < 500 || (expect.KestrelOwn && response.Status == 505), $"{name}: {response.Status} {response.Text}");
-        Assert.True(response.Body.Length <= MaxAnswerBytes, $"{name}: the answer is {response.Body.Length:N0} bytes");
+        Assert.True(response.Status < 400 || response.Body.Length <= MaxAnswerBytes, $"{name}: the answer is {response.Body.Length:N0} bytes");
         if (expect.Status is { } status)
         {
             Assert.Equal(status, response.Status);
@@ -94,7 +94,10 @@ public sealed class HostileInputTests(KestrelGateway gateway, ITestOutputHelper 
             body = RawHttp.Body(content);
         }
 
-        return await RawHttp.SendAsync(gateway.Address, RawHttp.Head(@case.Method, @case.Target, headers), body);
+        var target = @case.Target.Contains(HostileCases.VideoLink, StringComparison.Ordinal)
+            ? @case.Target.Replace(HostileCases.VideoLink, await gateway.VideoLinkAsync(), StringComparison.Ordinal)
+            : @case.Target;
+        return await RawHttp.SendAsync(gateway.Address, RawHttp.Head(@case.Method, target, headers), body);
     }
 
     private static void AssertProblem(RawResponse response, Expectation expect)

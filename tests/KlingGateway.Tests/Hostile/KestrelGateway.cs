@@ -37,6 +37,34 @@ public class KestrelGateway : IAsyncLifetime
 
     public Task DisposeAsync() => ((IAsyncLifetime)_factory).DisposeAsync();
 
+    private Task<string>? _videoLink;
+
+    /// <summary>
+    /// The path and query of a succeeded generation's video link (<c>/v1/generations/{id}/content?token=…</c>), made once:
+    /// a generation created, run to its end on the simulator, its video kept.
+    /// </summary>
+    public Task<string> VideoLinkAsync() => _videoLink ??= MakeVideoLinkAsync();
+
+    private async Task<string> MakeVideoLinkAsync()
+    {
+        var client = _factory.CreateClient();
+        var created = await _factory.CreateAsync(client, Bodies.Minimal(Bodies.V1Pro, "queued=0,generating=0"));
+        var id = created.GetProperty("id").GetString()!;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var generation = await GatewayFactory.WaitUntilFinishedAsync(client, id);
+            if (generation.TryGetProperty("video", out var video) && video.TryGetProperty("url", out var url) && url.GetString() is { } link)
+            {
+                var uri = new Uri(link);
+                return uri.PathAndQuery;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"no video link for {id}: {generation}");
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>The log written so far, one JSON event a line.</summary>
     public string[] LogLines() => File.Exists(_factory.LogPath) ? _factory.ReadLog().Split('\n', StringSplitOptions.RemoveEmptyEntries) : [];
 }
