@@ -102,7 +102,6 @@ public static class HostingExtensions
             AggregateException aggregate => string.Join(" ", aggregate.InnerExceptions.Select(OneLine)),
             IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException } io =>
                 $"{OneLine(io)} Set a free port with --urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS.",
-            OptionsValidationException validation => string.Join(" ", validation.Failures.Select(f => f.ReplaceLineEndings(" "))),
             _ => OneLine(exception),
         };
         return "kling-gateway: cannot start: " + message;
@@ -110,7 +109,7 @@ public static class HostingExtensions
 
     private static string OneLine(Exception exception) => exception is OptionsValidationException validation
         ? string.Join(" ", validation.Failures.Select(f => f.ReplaceLineEndings(" ")))
-        : $"{exception.Message.ReplaceLineEndings(" ")}" +
+        : exception.Message.ReplaceLineEndings(" ") +
           (exception.InnerException is { } inner && !exception.Message.Contains(inner.Message, StringComparison.Ordinal)
               ? $" ({inner.Message.ReplaceLineEndings(" ")})"
               : "");
