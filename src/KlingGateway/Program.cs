@@ -48,5 +48,4 @@ app.MapUsage();
 app.MapGatewayHealthChecks();
 app.MapPlayground();
 
-app.Run();
-return 0;
+return app.RunGateway();

@@ -24,6 +24,15 @@ public static class ProblemDetailsSetup
             }
         });
 
+        // A BadHttpRequestException (a request the server could not read: a body that stopped arriving, a malformed
+        // chunk) is the caller's fault: its own 4xx status, not a 500, and no error in the log.
+        services.Configure<ExceptionHandlerOptions>(options =>
+        {
+            options.StatusCodeSelector = exception =>
+                exception is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError;
+            options.SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException;
+        });
+
         // Registered after AddProblemDetails, so it is asked after the framework's writer, which declines any Accept
         // header that does not take JSON; this one always writes. Without it, IProblemDetailsService.WriteAsync throws
         // for "Accept: text/html" and a 401 or 429 turns into an empty 500.
