@@ -182,6 +182,9 @@ public static class ProblemCatalog
     public static readonly ProblemType GatewayBusy = new("gateway_busy", 503, "The gateway is busy receiving other requests",
         "The request bodies being received across all callers hold Gateway:MaxBufferedBodyBytes; retry after Retry-After.");
 
+    public static readonly ProblemType LedgerUnavailable = new("ledger_unavailable", 503, "The gateway's ledger is unavailable",
+        "The ledger (SQLite file or PostgreSQL) cannot serve right now: unreachable, out of connections, or locked. Retry after Retry-After; a create retried with the same Idempotency-Key never starts a second generation.");
+
     public static readonly ProblemType InternalError = new("internal_error", 500, "An unexpected error occurred",
         "A fault in the gateway; it is logged with the trace id this answer carries. Nothing the caller sent was lost.");
 
@@ -195,7 +198,7 @@ public static class ProblemCatalog
         InvalidVideoLink, VideoNotAvailable, VideoExpired, PreconditionFailed, RangeNotSatisfiable, VideoSourceFailed, VideoSourceTimeout,
         UpstreamUnreachable, UpstreamTimeout, UpstreamRejectedRequest, UpstreamRefusedFetch, UpstreamKeyRejected, UpstreamOutOfCredits, UpstreamNotFound,
         UpstreamRateLimited, UpstreamError, UpstreamUnavailable, UpstreamBadResponse,
-        GatewayBusy, InternalError,
+        GatewayBusy, LedgerUnavailable, InternalError,
     ];
 
     private static readonly FrozenDictionary<string, ProblemType> ByCode = All.ToFrozenDictionary(p => p.Code, StringComparer.Ordinal);
