@@ -54,5 +54,4 @@ app.MapWebhooks();
 app.MapGatewayHealthChecks();
 app.MapPlayground();
 
-app.Run();
-return 0;
+return app.RunGateway();

@@ -15,7 +15,11 @@ public static partial class AuditLog
 {
     public const string Category = "KlingGateway.Audit";
 
-    /// <summary>Image fields as <c>path=sha256:hex</c> (inline data) or <c>path=url-sha256:hex</c> (a URL).</summary>
+    /// <summary>
+    /// Image fields as <c>path=sha256:hex</c> (inline data) or <c>path=url-sha256:hex</c> (a URL). A body holds at most
+    /// as many as the catalog has image places (a mask list is read only up to the most masks a model takes), so the
+    /// event's size is bounded whatever was sent.
+    /// </summary>
     public static string ImageHashes(GenerationRequest request) => string.Join(",", request.Images.Select(image =>
         image.Data is { } data ? $"{image.Path}=sha256:{data.Sha256Hex}"
         : image.Url is { } url ? $"{image.Path}=url-sha256:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(url)))}"
@@ -27,7 +31,16 @@ public static partial class AuditLog
             generation.Refunded);
 
     public static void Refused(ILogger logger, Caller caller, string? model, string imageHashes, string reason, string detail) =>
-        LogRefused(logger, caller.Client.Name, caller.User, model, imageHashes, reason, detail);
+        LogRefused(logger, caller.Client.Name, caller.User, Bounded(model), imageHashes, reason, detail);
+
+    /// <summary>
+    /// A caller's text as an event carries it: a refused body's <c>model</c> can be any string of megabytes, and events
+    /// have a bounded size, so past <see cref="MaxCallerText"/> characters it is cut and ends in "…".
+    /// </summary>
+    internal static string? Bounded(string? text) =>
+        text is { Length: > MaxCallerText } ? string.Concat(text.AsSpan(0, MaxCallerText), "…") : text;
+
+    private const int MaxCallerText = 128;
 
     public static void Replayed(ILogger logger, Caller caller, Generation generation, string imageHashes) =>
         LogReplayed(logger, caller.Client.Name, caller.User, generation.Model, imageHashes, generation.Id);

@@ -14,6 +14,8 @@ public static class UsageApi
 {
     private const int MaxDays = 90;
 
+    private static readonly IntegerQuery Days = new("days", 1);
+
     public static RouteGroupBuilder MapUsage(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/usage").WithTags("Usage").RequireCaller();
@@ -24,25 +26,27 @@ public static class UsageApi
             .WithDescription("Today's spend against the client's daily limits (video seconds and, with a price table, USD), the " +
                              "generations in flight, and the spend of the last `days` UTC days (1..90, default 7) by day and model. " +
                              "Creates the upstream refused are not counted.")
+            .WithMetadata(Days)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesValidationProblem();
         return group;
     }
 
     private static async Task<Results<Ok<ClientUsage>, ValidationProblem>> Get(
-        HttpContext context, ILedgerAccounting accounting, ClientDirectory clients, TimeProvider time, [FromQuery] int? days = null)
+        HttpContext context, ILedgerAccounting accounting, ClientDirectory clients, TimeProvider time, [FromQuery] string[]? days = null)
     {
-        if (days is < 1 or > MaxDays)
+        var errors = new Dictionary<string, string[]>();
+        var dayCount = Days.Read(days, MaxDays, errors);
+        if (errors.Count > 0)
         {
-            return ProblemCatalog.InvalidQuery.ValidationResult(
-                new Dictionary<string, string[]> { ["days"] = [$"days must be between 1 and {MaxDays}."] });
+            return ProblemCatalog.InvalidQuery.ValidationResult(errors);
         }
 
         var caller = context.Caller();
         var now = time.GetUtcNow();
         var today = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
         var report = await accounting.UsageAsync(
-            caller.Client.Name, today.AddDays(1 - (days ?? 7)), now - clients.Options.InFlightExpiry, context.RequestAborted);
+            caller.Client.Name, today.AddDays(1 - (dayCount ?? 7)), now - clients.Options.InFlightExpiry, context.RequestAborted);
 
         var todayKey = today.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
         var todayRows = report.Rows.Where(r => r.Day == todayKey).ToList();

@@ -21,6 +21,8 @@ namespace KlingGateway.Generations;
 /// </summary>
 public static class GenerationsApi
 {
+    private static readonly IntegerQuery Limit = new("limit", 1);
+
     public static RouteGroupBuilder MapGenerations(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/generations").WithTags("Generations").RequireCaller();
@@ -56,6 +58,7 @@ public static class GenerationsApi
             .WithDescription("Newest first, from the gateway's ledger (no upstream calls): the caller's own generations (an admin " +
                              "client sees all). Filter by status and model; page with limit (1..100, default 20) and the next_cursor " +
                              "of the previous page.")
+            .WithMetadata(Limit)
             .ProducesProblem(StatusCodes.Status400BadRequest);
 
         return group;
@@ -90,7 +93,7 @@ public static class GenerationsApi
         CancellationToken cancellationToken,
         [FromQuery] string? status = null,
         [FromQuery] string? model = null,
-        [FromQuery] int? limit = null,
+        [FromQuery] string[]? limit = null,
         [FromQuery] string? cursor = null)
     {
         var settings = options.Value;
@@ -113,10 +116,7 @@ public static class GenerationsApi
             errors["model"] = [$"model must be one of: {string.Join(", ", ModelCatalog.Ids)}."];
         }
 
-        if (limit is < 1 || limit > settings.MaxPageSize)
-        {
-            errors["limit"] = [$"limit must be between 1 and {settings.MaxPageSize}."];
-        }
+        var pageSize = Limit.Read(limit, settings.MaxPageSize, errors);
 
         GenerationCursor? after = null;
         if (cursor is not null)
@@ -137,7 +137,7 @@ public static class GenerationsApi
         }
 
         var caller = context.Caller();
-        var query = new GenerationQuery(statusFilter, model, limit ?? settings.DefaultPageSize, after) { Owner = caller.IsAdmin ? null : caller.Owner };
+        var query = new GenerationQuery(statusFilter, model, pageSize ?? settings.DefaultPageSize, after) { Owner = caller.IsAdmin ? null : caller.Owner };
         var page = await store.ListAsync(query, cancellationToken);
         return TypedResults.Ok(new GenerationList([.. page.Items.Select(g => GenerationResource.From(g, links.Describe(g, context.Request)))], page.Next?.ToString()));
     }
@@ -161,7 +161,9 @@ internal static class GenerationProblems
         }
 
         requestLog.SetGeneration(generation);
-        return outcome.Fault is { } fault ? (generation, faults.ToProblem(context.Response, fault, generation.Id)) : (generation, null);
+        return outcome.Fault is { } fault
+            ? (generation, faults.ToProblem(context.Response, fault, generation.Id, UpstreamOperation.Fetch))
+            : (generation, null);
     }
 
     public static ProblemHttpResult NotFound(string id) => ProblemCatalog.GenerationNotFound.Result(
@@ -171,6 +173,7 @@ internal static class GenerationProblems
     public static RouteHandlerBuilder ProducesCreateProblems(this RouteHandlerBuilder builder) => builder
         .ProducesValidationProblem()
         .ProducesProblem(StatusCodes.Status401Unauthorized)
+        .ProducesProblem(StatusCodes.Status408RequestTimeout)
         .ProducesProblem(StatusCodes.Status409Conflict)
         .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
         .ProducesProblem(StatusCodes.Status413PayloadTooLarge)

@@ -45,6 +45,7 @@ public static class OpenApiExtensions
             options.DocumentFilter<ModelRequestSchemasFilter>();
             options.OperationFilter<ProblemResponsesFilter>();
             options.OperationFilter<ModelRequestSchemasFilter>();
+            options.OperationFilter<IntegerQueryFilter>();
 
             var xml = Path.Combine(AppContext.BaseDirectory, $"{Assembly.GetExecutingAssembly().GetName().Name}.xml");
             if (File.Exists(xml))

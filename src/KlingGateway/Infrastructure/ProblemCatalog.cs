@@ -51,7 +51,7 @@ public static class ProblemCatalog
 {
     // Input.
     public static readonly ProblemType InvalidRequest = new("invalid_request", 400, "The request has invalid fields",
-        "A create body broke its model's rules: `errors` maps each JSON path, as sent, to what is wrong and what is allowed. Nothing was sent upstream.");
+        "A create body broke its model's rules, holds a string that is not valid UTF-8 text, or holds far more values than any model takes: `errors` maps each JSON path, as sent, to what is wrong and what is allowed. Nothing was sent upstream.");
 
     public static readonly ProblemType MalformedJson = new("malformed_json", 400, "The request body is not valid JSON",
         "The body is empty, truncated, not UTF-8, or not JSON; `detail` gives the position.");
@@ -64,6 +64,9 @@ public static class ProblemCatalog
 
     public static readonly ProblemType BodyTooLarge = new("body_too_large", 413, "The request body is too large",
         "The body is larger than Gateway:MaxRequestBodyBytes; send images as https URLs instead.");
+
+    public static readonly ProblemType RequestTimeout = new("request_timeout", 408, "The request arrived too slowly",
+        "The body arrived slower than the server's minimum rate (240 bytes/s after a 5 s grace) and reading it was given up; send it again.");
 
     public static readonly ProblemType InvalidQuery = new("invalid_query", 400, "The query is not valid",
         "A query parameter is out of range or unknown: `errors` names each one and what is allowed.");
@@ -167,6 +170,9 @@ public static class ProblemCatalog
     public static readonly ProblemType UpstreamRejectedRequest = new("upstream_rejected_request", 400, "The upstream refused the request",
         "The AI/ML API refused a create body with 400 or 422; `detail` carries its message.");
 
+    public static readonly ProblemType UpstreamRefusedFetch = new("upstream_refused_fetch", 502, "The upstream refused the gateway's status request",
+        "The AI/ML API answered 400 or 422 to a status read the gateway made for its own generation: a fault between the gateway and the upstream, not in the caller's request. An operator should check the gateway's log.");
+
     public static readonly ProblemType UpstreamKeyRejected = new("upstream_key_rejected", 502, "The gateway's upstream key was rejected",
         "The AI/ML API rejected the gateway's own key; the caller's credentials were fine. An operator must check AimlApi:ApiKey.");
 
@@ -189,21 +195,27 @@ public static class ProblemCatalog
         "The AI/ML API's answer could not be read.");
 
     // The gateway itself.
+    public static readonly ProblemType GatewayBusy = new("gateway_busy", 503, "The gateway is busy receiving other requests",
+        "The request bodies being received across all callers hold Gateway:MaxBufferedBodyBytes; retry after Retry-After.");
+
+    public static readonly ProblemType LedgerUnavailable = new("ledger_unavailable", 503, "The gateway's ledger is unavailable",
+        "The ledger (SQLite file or PostgreSQL) cannot serve right now: unreachable, out of connections, or locked. Retry after Retry-After; a create retried with the same Idempotency-Key never starts a second generation.");
+
     public static readonly ProblemType InternalError = new("internal_error", 500, "An unexpected error occurred",
         "A fault in the gateway; it is logged with the trace id this answer carries. Nothing the caller sent was lost.");
 
     /// <summary>Every problem, in the order above.</summary>
     public static IReadOnlyList<ProblemType> All { get; } =
     [
-        InvalidRequest, MalformedJson, NotAnObject, UnsupportedMediaType, BodyTooLarge, InvalidQuery, BadRequest,
+        InvalidRequest, MalformedJson, NotAnObject, UnsupportedMediaType, BodyTooLarge, RequestTimeout, InvalidQuery, BadRequest,
         Unauthenticated, InvalidCredentials, RateLimited, TooManyInFlight, DailyVideoSecondsExhausted, DailyBudgetExhausted,
         InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInProgress, CreateInterrupted,
         TooManyEventStreams, EventStreamsUnavailable, InvalidWebhookUrl, WebhookDeliveryNotFound, WebhookDeliveryPending,
         GenerationNotFound, ModelNotFound, RouteNotFound, MethodNotAllowed,
         InvalidVideoLink, VideoNotAvailable, VideoExpired, PreconditionFailed, RangeNotSatisfiable, VideoSourceFailed, VideoSourceTimeout,
-        UpstreamUnreachable, UpstreamTimeout, UpstreamRejectedRequest, UpstreamKeyRejected, UpstreamOutOfCredits, UpstreamNotFound,
+        UpstreamUnreachable, UpstreamTimeout, UpstreamRejectedRequest, UpstreamRefusedFetch, UpstreamKeyRejected, UpstreamOutOfCredits, UpstreamNotFound,
         UpstreamRateLimited, UpstreamError, UpstreamUnavailable, UpstreamBadResponse,
-        InternalError,
+        GatewayBusy, LedgerUnavailable, InternalError,
     ];
 
     private static readonly FrozenDictionary<string, ProblemType> ByCode = All.ToFrozenDictionary(p => p.Code, StringComparer.Ordinal);
@@ -221,6 +233,7 @@ public static class ProblemCatalog
         401 => Unauthenticated,
         404 => RouteNotFound,
         405 => MethodNotAllowed,
+        408 => RequestTimeout,
         413 => BodyTooLarge,
         412 => PreconditionFailed,
         415 => UnsupportedMediaType,

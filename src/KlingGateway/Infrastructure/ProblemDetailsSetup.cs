@@ -1,4 +1,5 @@
 using System.Text.Json;
+using KlingGateway.Generations;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 
@@ -14,6 +15,16 @@ public static class ProblemDetailsSetup
     {
         services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
         {
+            if (LedgerUnavailable.Is(context.Exception))
+            {
+                var problem = ProblemCatalog.LedgerUnavailable;
+                context.ProblemDetails.Extensions["code"] = problem.Code;
+                context.ProblemDetails.Title = problem.Title;
+                context.ProblemDetails.Detail = "The gateway's ledger cannot serve right now. Retry after the time in the Retry-After header; " +
+                    "retry a create with the same Idempotency-Key, so that it never starts a second generation.";
+                context.HttpContext.Response.Headers.RetryAfter = LedgerUnavailable.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+
             // Answers the framework writes itself (status code pages, the exception handler) get the code of their status.
             if (!context.ProblemDetails.Extensions.ContainsKey("code")
                 && context.ProblemDetails.Status is { } status
@@ -22,6 +33,20 @@ public static class ProblemDetailsSetup
                 context.ProblemDetails.Extensions["code"] = type.Code;
                 context.ProblemDetails.Title = type.Title;
             }
+        });
+
+        // A BadHttpRequestException (a request the server could not read: a body that stopped arriving, a malformed
+        // chunk) is the caller's fault: its own 4xx status, not a 500, and no error in the log.
+        services.Configure<ExceptionHandlerOptions>(options =>
+        {
+            options.StatusCodeSelector = exception => exception switch
+            {
+                BadHttpRequestException bad => bad.StatusCode,
+                // A ledger that cannot serve now (unreachable, out of connections, locked): 503, retry later.
+                _ when LedgerUnavailable.Is(exception) => StatusCodes.Status503ServiceUnavailable,
+                _ => StatusCodes.Status500InternalServerError,
+            };
+            options.SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException;
         });
 
         // Registered after AddProblemDetails, so it is asked after the framework's writer, which declines any Accept

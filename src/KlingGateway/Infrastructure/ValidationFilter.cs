@@ -39,6 +39,15 @@ public sealed class ValidationFilter(IValidator<GenerationRequest> validator, Ga
                 return ProblemCatalog.MalformedJson.Result(request.RejectionDetail!);
             case RequestRejection.NotAnObject:
                 return ProblemCatalog.NotAnObject.Result(request.RejectionDetail!);
+            case RequestRejection.TimedOut:
+                return ProblemCatalog.RequestTimeout.Result(request.RejectionDetail!);
+            case RequestRejection.Busy:
+                context.HttpContext.Response.Headers.RetryAfter = BodyBufferBudget.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return ProblemCatalog.GatewayBusy.Result(request.RejectionDetail!);
+            case RequestRejection.InvalidText or RequestRejection.TooManyValues:
+                metrics.ValidationRejected(request.RejectionErrors!.Keys);
+                return ProblemCatalog.InvalidRequest.ValidationResult(
+                    new Dictionary<string, string[]>(request.RejectionErrors!, StringComparer.Ordinal), request.RejectionDetail);
         }
 
         var result = await validator.ValidateAsync(request, context.HttpContext.RequestAborted);

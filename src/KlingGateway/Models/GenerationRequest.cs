@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Text;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -28,6 +27,27 @@ public enum RequestRejection
 
     /// <summary>Larger than <see cref="GenerationRequest.MaxBodyBytes"/> (413).</summary>
     TooLarge,
+
+    /// <summary>The body stopped arriving, or arrived too slowly to read (408).</summary>
+    TimedOut,
+
+    /// <summary>
+    /// Valid JSON, but a string in it is not text: invalid UTF-8 or an unpaired surrogate escape (400, with
+    /// <see cref="GenerationRequest.RejectionErrors"/> naming each one's JSON path).
+    /// </summary>
+    InvalidText,
+
+    /// <summary>
+    /// Valid JSON or not, it holds more tokens than any valid body could (400, with
+    /// <see cref="GenerationRequest.RejectionErrors"/> naming its largest collection and how many it holds).
+    /// </summary>
+    TooManyValues,
+
+    /// <summary>
+    /// The bodies being received across all requests already hold <c>Gateway:MaxBufferedBodyBytes</c> (503 with
+    /// Retry-After).
+    /// </summary>
+    Busy,
 }
 
 /// <summary>
@@ -47,8 +67,10 @@ public sealed class GenerationRequest : IDisposable
 
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32 };
 
+    private const int MaxModelIdBytes = 256;
+
     private readonly JsonDocument? document;
-    private byte[]? pooledBody;
+    private BodyBuffer? body;
     private bool disposed;
     private string? summary;
 
@@ -59,12 +81,12 @@ public sealed class GenerationRequest : IDisposable
         RejectionDetail = detail;
     }
 
-    private GenerationRequest(CreateRoute route, JsonDocument document, byte[]? pooledBody, ReadOnlyMemory<byte> utf8Json)
+    private GenerationRequest(CreateRoute route, JsonDocument document, BodyBuffer? body, ReadOnlyMemory<byte> utf8Json)
     {
         Utf8Json = utf8Json;
         Route = route;
         this.document = document;
-        this.pooledBody = pooledBody;
+        this.body = body;
         Root = document.RootElement;
         if (Root.ValueKind != JsonValueKind.Object)
         {
@@ -85,6 +107,12 @@ public sealed class GenerationRequest : IDisposable
     /// <summary>A message for the rejection. Never holds the body or image data.</summary>
     public string? RejectionDetail { get; }
 
+    /// <summary>For <see cref="RequestRejection.InvalidText"/>: each bad string's JSON path and what is wrong with it.</summary>
+    public IReadOnlyDictionary<string, string[]>? RejectionErrors { get; private init; }
+
+    /// <summary>Most faults a rejection lists, as validation lists at most 100.</summary>
+    private const int MaxRejectionErrors = 100;
+
     /// <summary>The body object as sent (valid while <see cref="Rejection"/> is None and the request is not disposed).</summary>
     public JsonElement Root { get; }
 
@@ -103,37 +131,43 @@ public sealed class GenerationRequest : IDisposable
     /// <summary>5 or 10 when <c>duration</c> is a valid number or string.</summary>
     public int? Duration { get; private set; }
 
+    // Text fields are read when asked for, after validation has bounded them: a refused body's 10 MB prompt is never
+    // copied into a string.
+
     /// <summary><c>prompt</c> when it is a string.</summary>
-    public string? Prompt { get; private set; }
+    public string? Prompt => StringField("prompt");
 
     /// <summary><c>negative_prompt</c> when it is a string.</summary>
-    public string? NegativePrompt { get; private set; }
+    public string? NegativePrompt => StringField("negative_prompt");
 
     /// <summary><c>cfg_scale</c> when it is a number.</summary>
-    public double? CfgScale { get; private set; }
+    public double? CfgScale =>
+        Field("cfg_scale") is { ValueKind: JsonValueKind.Number } value && value.TryGetDouble(out var number) ? number : null;
 
     /// <summary><c>provider</c> when it is a string, as sent.</summary>
-    public string? Provider { get; private set; }
+    public string? Provider => StringField("provider");
 
     /// <summary><c>external_task_id</c> when it is a string (legacy route).</summary>
-    public string? ExternalTaskId { get; private set; }
+    public string? ExternalTaskId => StringField("external_task_id");
 
-    /// <summary>Every image field found at a place the catalog has images (any model), with its JSON path.</summary>
+    private JsonElement? Field(string name)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return Rejection == RequestRejection.None && Root.TryGetProperty(name, out var value) ? value : null;
+    }
+
+    private string? StringField(string name) => Field(name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
+
+    /// <summary>
+    /// Every image field found at a place the catalog has images (any model), with its JSON path. A mask list is read
+    /// only up to the most items any model takes, so a body cannot make the gateway inspect more images than a valid one.
+    /// </summary>
     public IReadOnlyList<ImageValue> Images { get; private set; } = [];
 
-    /// <summary>The image found at <paramref name="path"/> (e.g. <c>image_url</c>, <c>dynamic_masks[0].mask</c>).</summary>
-    public ImageValue? Image(string path)
-    {
-        foreach (var image in Images)
-        {
-            if (image.Path == path)
-            {
-                return image;
-            }
-        }
+    private Dictionary<string, ImageValue>? imagesByPath;
 
-        return null;
-    }
+    /// <summary>The image found at <paramref name="path"/> (e.g. <c>image_url</c>, <c>dynamic_masks[0].mask</c>); the first one when a field repeats.</summary>
+    public ImageValue? Image(string path) => imagesByPath is not null && imagesByPath.TryGetValue(path, out var image) ? image : null;
 
     /// <summary>
     /// Minimal API binding: reads the current request's body. Returns a request carrying a
@@ -150,12 +184,27 @@ public sealed class GenerationRequest : IDisposable
     /// <summary>Parses an already-read UTF-8 JSON body. The memory must outlive the returned request.</summary>
     public static GenerationRequest Parse(ReadOnlyMemory<byte> utf8Json, CreateRoute route) => Parse(utf8Json, route, null);
 
-    private static GenerationRequest Parse(ReadOnlyMemory<byte> utf8Json, CreateRoute route, byte[]? pooledBody)
+    private static GenerationRequest Parse(ReadOnlyMemory<byte> utf8Json, CreateRoute route, BodyBuffer? body)
     {
         if (utf8Json.IsEmpty || IsWhitespace(utf8Json.Span))
         {
-            ReturnToPool(pooledBody);
+            ReturnToPool(body);
             return new GenerationRequest(route, RequestRejection.MalformedJson, "The request body is empty; send a JSON object.");
+        }
+
+        // Counted before the parser indexes it, so that the index is small whatever was sent.
+        if (JsonText.Oversized(utf8Json.Span, JsonText.MaxTokens) is { } oversized)
+        {
+            ReturnToPool(body);
+            var (path, children, isArray, tokens) = oversized;
+            var message = string.Create(CultureInfo.InvariantCulture,
+                $"{path} has {children} {(isArray ? "items" : "members")}, and the body {tokens} JSON tokens in all: more than the " +
+                $"{JsonText.MaxTokens} a create body may hold (its rules allow a few thousand). Nothing in it was checked.");
+            return new GenerationRequest(route, RequestRejection.TooManyValues,
+                "Nothing was sent upstream. The body holds far more than any model's rules allow; errors names its largest part.")
+            {
+                RejectionErrors = new Dictionary<string, string[]>(StringComparer.Ordinal) { [path] = [message] },
+            };
         }
 
         JsonDocument document;
@@ -165,7 +214,7 @@ public sealed class GenerationRequest : IDisposable
         }
         catch (JsonException e)
         {
-            ReturnToPool(pooledBody);
+            ReturnToPool(body);
             // The parser's own message can quote body text; give only the position.
             var where = e.LineNumber is { } line
                 ? string.Create(CultureInfo.InvariantCulture, $" at line {line + 1}, byte {e.BytePositionInLine + 1} of that line")
@@ -174,67 +223,29 @@ public sealed class GenerationRequest : IDisposable
                 $"The request body is not valid JSON: the parser stopped{where}.");
         }
 
-        // The parser accepts "\ud800" alone, but reading such a string later throws: refuse it here, with its place.
-        if (LoneSurrogateEscape(utf8Json.Span) is { } at)
+        // The parser checks neither UTF-8 nor surrogate escapes inside strings, and reading a bad string later throws:
+        // check the whole body once, and name each bad string's path when it fails.
+        if (!JsonText.IsValid(utf8Json.Span))
         {
+            var faults = JsonText.Faults(utf8Json.Span, MaxRejectionErrors);
             document.Dispose();
-            ReturnToPool(pooledBody);
-            return new GenerationRequest(route, RequestRejection.MalformedJson, string.Create(CultureInfo.InvariantCulture,
-                $"The request body is not valid JSON: the \\u escape at byte {at + 1} is an unpaired UTF-16 surrogate."));
+            ReturnToPool(body);
+            return new GenerationRequest(route, RequestRejection.InvalidText,
+                "Nothing was sent upstream. Every JSON string must be valid UTF-8 text; errors names each one that is not.")
+            {
+                RejectionErrors = faults
+                    .GroupBy(f => f.Key, StringComparer.Ordinal)
+                    .ToDictionary(g => g.Key, g => g.Select(f => $"{f.Key} {f.Value}").ToArray(), StringComparer.Ordinal),
+            };
         }
 
-        return new GenerationRequest(route, document, pooledBody, utf8Json);
+        return new GenerationRequest(route, document, body, utf8Json);
     }
-
-    /// <summary>
-    /// Offset of a <c>\uD800</c>..<c>\uDFFF</c> escape not forming a pair, or null. Runs on a document already
-    /// parsed, so every backslash is an escape inside a string; a vectorized search skips the text between them.
-    /// </summary>
-    private static int? LoneSurrogateEscape(ReadOnlySpan<byte> json)
-    {
-        var i = 0;
-        while (true)
-        {
-            var next = json[i..].IndexOf((byte)'\\');
-            if (next < 0)
-            {
-                return null;
-            }
-
-            i += next;
-            if (json[i + 1] != (byte)'u')
-            {
-                i += 2;
-                continue;
-            }
-
-            var unit = Hex4(json.Slice(i + 2, 4));
-            if (unit is >= 0xD800 and <= 0xDBFF)
-            {
-                if (json.Length >= i + 12 && json[i + 6] == (byte)'\\' && json[i + 7] == (byte)'u'
-                    && Hex4(json.Slice(i + 8, 4)) is >= 0xDC00 and <= 0xDFFF)
-                {
-                    i += 12;
-                    continue;
-                }
-
-                return i;
-            }
-
-            if (unit is >= 0xDC00 and <= 0xDFFF)
-            {
-                return i;
-            }
-
-            i += 6;
-        }
-    }
-
-    private static int Hex4(ReadOnlySpan<byte> digits) => Utf8Parser.TryParse(digits, out int unit, out _, 'X') ? unit : -1;
 
     private static async ValueTask<GenerationRequest> ReadAsync(HttpContext context, CreateRoute route)
     {
         var maxBytes = context.RequestServices.GetService<IOptions<GatewayOptions>>()?.Value.MaxRequestBodyBytes ?? MaxBodyBytes;
+        var budget = context.RequestServices.GetService<BodyBufferBudget>();
         var http = context.Request;
         var length = http.ContentLength;
         var hasBody = length > 0 || (length is null && http.Headers.TransferEncoding.Count > 0);
@@ -255,54 +266,80 @@ public sealed class GenerationRequest : IDisposable
             limit.MaxRequestBodySize = maxBytes;
         }
 
-        // One pooled buffer holds the body; the JsonDocument parses it in place and the request returns it.
-        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(length ?? 16 * 1024, maxBytes) + 1);
-        var read = 0;
+        // The buffer grows with what arrives, up to the announced length (and one byte to see the end) or the limit;
+        // Content-Length alone never sizes it.
+        var atMost = (int)Math.Min(length ?? maxBytes, maxBytes) + 1;
+        var buffer = new BodyBuffer(budget);
         try
         {
             while (true)
             {
-                if (read == buffer.Length)
+                if (buffer.Free.IsEmpty && !await buffer.GrowAsync(atMost, context.RequestAborted))
                 {
-                    var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(buffer.Length * 2L, maxBytes + 1));
-                    buffer.AsSpan(0, read).CopyTo(larger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = larger;
+                    buffer.Dispose();
+                    return Busy(route);
                 }
 
-                var n = await http.Body.ReadAsync(buffer.AsMemory(read), context.RequestAborted);
+                var n = await http.Body.ReadAsync(buffer.Free, context.RequestAborted);
                 if (n == 0)
                 {
                     break;
                 }
 
-                read += n;
-                if (read > maxBytes)
+                buffer.Advance(n);
+                if (buffer.Length > maxBytes)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer.Dispose();
                     return TooLarge(route, maxBytes);
                 }
             }
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            buffer.Dispose();
             return TooLarge(route, maxBytes);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status408RequestTimeout)
+        {
+            // Kestrel gave up on a body arriving below its minimum data rate.
+            buffer.Dispose();
+            return new GenerationRequest(route, RequestRejection.TimedOut,
+                "The request body arrived too slowly (under 240 bytes a second) and reading it was given up. Send it again.");
         }
         catch (BadHttpRequestException)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            buffer.Dispose();
             context.RequestAborted.ThrowIfCancellationRequested();
             return new GenerationRequest(route, RequestRejection.MalformedJson, "The request body could not be read completely.");
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            buffer.Dispose();
             throw;
         }
 
-        return Parse(buffer.AsMemory(0, read), route, buffer);
+        // The parser takes an index of about the body's size (JsonDocument rents it from the shared pool while it
+        // parses): reserve that too.
+        var index = (long)buffer.Length;
+        if (budget is not null && !await budget.ReserveAsync(index, context.RequestAborted))
+        {
+            buffer.Dispose();
+            return Busy(route);
+        }
+
+        try
+        {
+            return Parse(buffer.Memory, route, buffer);
+        }
+        finally
+        {
+            budget?.Release(index);
+        }
     }
+
+    private static GenerationRequest Busy(CreateRoute route) => new(route, RequestRejection.Busy,
+        string.Create(CultureInfo.InvariantCulture,
+            $"The gateway is holding as many request bodies as it may (Gateway:MaxBufferedBodyBytes). Retry after {BodyBufferBudget.RetryAfterSeconds} s."));
 
     private static GenerationRequest TooLarge(CreateRoute route, long maxBytes) => new(route, RequestRejection.TooLarge,
         string.Create(CultureInfo.InvariantCulture,
@@ -310,13 +347,7 @@ public sealed class GenerationRequest : IDisposable
 
     private static bool IsWhitespace(ReadOnlySpan<byte> span) => span.TrimStart(" \t\r\n"u8).IsEmpty;
 
-    private static void ReturnToPool(byte[]? buffer)
-    {
-        if (buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
+    private static void ReturnToPool(BodyBuffer? buffer) => buffer?.Dispose();
 
     private void ReadFields()
     {
@@ -327,26 +358,13 @@ public sealed class GenerationRequest : IDisposable
             switch (property.Name)
             {
                 case "model" when value.ValueKind == JsonValueKind.String:
-                    ModelId = value.GetString();
+                    // No model id is long; a long value is kept cut, for the audit event, and matches none.
+                    var raw = JsonMarshal.GetRawUtf8Value(value);
+                    ModelId = raw.Length <= MaxModelIdBytes ? value.GetString() : JsonText.DisplayName(raw[1..^1]);
                     Model = ModelCatalog.Find(ModelId);
                     break;
                 case "duration":
                     Duration = ReadDuration(value);
-                    break;
-                case "prompt" when value.ValueKind == JsonValueKind.String:
-                    Prompt = value.GetString();
-                    break;
-                case "negative_prompt" when value.ValueKind == JsonValueKind.String:
-                    NegativePrompt = value.GetString();
-                    break;
-                case "cfg_scale" when value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var cfgScale):
-                    CfgScale = cfgScale;
-                    break;
-                case "provider" when value.ValueKind == JsonValueKind.String:
-                    Provider = value.GetString();
-                    break;
-                case "external_task_id" when value.ValueKind == JsonValueKind.String:
-                    ExternalTaskId = value.GetString();
                     break;
             }
 
@@ -357,9 +375,15 @@ public sealed class GenerationRequest : IDisposable
             }
             else if (CatalogShapes.MaskListFields.Contains(property.Name) && value.ValueKind == JsonValueKind.Array)
             {
+                // Past the most items any model takes the list is refused anyway; its surplus is never looked at.
                 var index = 0;
                 foreach (var item in value.EnumerateArray())
                 {
+                    if (index == CatalogShapes.MaxMaskItems)
+                    {
+                        break;
+                    }
+
                     if (item.ValueKind == JsonValueKind.Object
                         && item.TryGetProperty(CatalogShapes.MaskProperty, out var mask)
                         && mask.ValueKind == JsonValueKind.String)
@@ -374,6 +398,11 @@ public sealed class GenerationRequest : IDisposable
         }
 
         Images = images;
+        imagesByPath = new Dictionary<string, ImageValue>(images.Count, StringComparer.Ordinal);
+        foreach (var image in images)
+        {
+            imagesByPath.TryAdd(image.Path, image);
+        }
     }
 
     /// <summary>5 or 10 from a number (5, 5.0) or the string "5"/"10"; null otherwise.</summary>
@@ -411,6 +440,9 @@ public sealed class GenerationRequest : IDisposable
 
     private const int SummaryStringLimit = 4096;
 
+    // A number may be written with any count of digits; longer than this, the summary holds its value instead.
+    private const int SummaryNumberLimit = 32;
+
     private void WriteSummary(Utf8JsonWriter writer, JsonElement element, string path)
     {
         switch (element.ValueKind)
@@ -444,13 +476,16 @@ public sealed class GenerationRequest : IDisposable
             case JsonValueKind.String when JsonMarshal.GetRawUtf8Value(element).Length > SummaryStringLimit:
                 writer.WriteStringValue(string.Create(CultureInfo.InvariantCulture, $"({JsonMarshal.GetRawUtf8Value(element).Length - 2} bytes omitted)"));
                 break;
+            case JsonValueKind.Number when JsonMarshal.GetRawUtf8Value(element).Length > SummaryNumberLimit && element.TryGetDouble(out var number):
+                writer.WriteNumberValue(number);
+                break;
             default:
                 element.WriteTo(writer);
                 break;
         }
     }
 
-    /// <summary>Releases the pooled document and body buffer.</summary>
+    /// <summary>Releases the pooled document and the body buffer, and the buffer's room in the budget.</summary>
     public void Dispose()
     {
         if (disposed)
@@ -460,7 +495,7 @@ public sealed class GenerationRequest : IDisposable
 
         disposed = true;
         document?.Dispose();
-        ReturnToPool(pooledBody);
-        pooledBody = null;
+        ReturnToPool(body);
+        body = null;
     }
 }

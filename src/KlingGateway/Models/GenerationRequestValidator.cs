@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 using FluentValidation;
 using FluentValidation.Results;
@@ -37,20 +39,33 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
         private const int MinTrajectoryPoints = 2;
         private const int MaxTrajectoryPoints = 77;
 
-        /// <summary>Most faults listed in one answer.</summary>
+        /// <summary>Longest text whose characters are counted (see <see cref="TextElements"/>).</summary>
+        private const int MaxCountedTextBytes = 256 * 1024;
+
+        /// <summary>Most faults listed in one answer. Past it the walk stops: what a body can cost is bounded by this.</summary>
         private const int MaxErrors = 100;
 
         private readonly ModelDefinition? model = request.Model;
         private int errors;
         private readonly IReadOnlyList<FieldSpec> fields = request.Model?.Fields ?? CatalogShapes.AllFields;
 
+        // Catalog fields given a value other than null, recorded as the walk passes them.
+        private readonly HashSet<string> present = new(StringComparer.Ordinal);
+
+        /// <summary>More faults than an answer lists: nothing more is walked.</summary>
+        private bool Full => errors > MaxErrors;
+
         public void Run()
         {
-            var root = request.Root;
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var property in root.EnumerateObject())
+            foreach (var property in request.Root.EnumerateObject())
             {
-                var name = property.Name;
+                if (Full)
+                {
+                    return;
+                }
+
+                var name = PathName(property);
                 if (!seen.Add(name))
                 {
                     Error(name, "is given more than once; send each field once.");
@@ -64,13 +79,18 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                     continue;
                 }
 
+                var value = property.Value;
+                if (value.ValueKind != JsonValueKind.Null)
+                {
+                    present.Add(name);
+                }
+
                 if (!spec.AcceptedOn(request.Route))
                 {
                     Error(name, $"is taken only on the {RouteList(spec.Routes!)}; it is not a field of this route.");
                     continue;
                 }
 
-                var value = property.Value;
                 if (value.ValueKind == JsonValueKind.Null)
                 {
                     // null means "not given": fine when optional, reported below when required.
@@ -90,6 +110,11 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                 {
                     context.AddFailure(new ValidationFailure(name, warning) { Severity = Severity.Warning });
                 }
+            }
+
+            if (Full)
+            {
+                return;
             }
 
             foreach (var spec in fields)
@@ -122,15 +147,17 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
             return null;
         }
 
-        private bool Present(string name) =>
-            request.Root.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null;
+        private bool Present(string name) => present.Contains(name);
 
-        private IEnumerable<string> AcceptedNames() =>
-            fields.Where(f => f.AcceptedOn(request.Route)).Select(f => f.Name).Distinct();
+        private IReadOnlyList<string> AcceptedNames() =>
+            acceptedNames ??= [.. fields.Where(f => f.AcceptedOn(request.Route)).Select(f => f.Name).Distinct()];
+
+        private IReadOnlyList<string>? acceptedNames;
+        private string? taken;
 
         private void UnknownField(string name)
         {
-            var taken = Join(AcceptedNames());
+            taken ??= Join(AcceptedNames());
             if (model is not null && CatalogShapes.AllFields.FirstOrDefault(f => f.Name == name) is { } elsewhere)
             {
                 var lacks = elsewhere.Noun is { } noun ? $": this model has no {noun}" : "";
@@ -193,15 +220,71 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                 return;
             }
 
-            if (spec.MaxLength is { } maxLength)
+            if (spec.Printable && FirstControl(value.GetString()!) is { } control)
             {
-                // Characters are user-perceived characters (text elements), so an emoji or an accented letter
-                // counts once; UTF-16 length is an upper bound, checked first to skip the count for short text.
-                var text = value.GetString()!;
-                if (text.Length > maxLength && new StringInfo(text).LengthInTextElements is var count && count > maxLength)
+                Error(path, string.Create(CultureInfo.InvariantCulture,
+                    $"must not hold control characters; it holds U+{(int)control.Character:X4} at character {control.Index + 1}."));
+            }
+
+            if (spec.MaxLength is { } maxLength && TextElements(value, maxLength) is var count && (count > maxLength || count < 0))
+            {
+                Error(path, count > 0
+                    ? string.Create(CultureInfo.InvariantCulture, $"must be at most {maxLength} characters; it has {count}.")
+                    : string.Create(CultureInfo.InvariantCulture,
+                        $"must be at most {maxLength} characters; it is {JsonMarshal.GetRawUtf8Value(value).Length - 2} bytes, far more than that."));
+            }
+        }
+
+        private static (int Index, char Character)? FirstControl(string text)
+        {
+            for (var i = 0; i < text.Length; i++)
+            {
+                if (char.IsControl(text[i]))
                 {
-                    Error(path, string.Create(CultureInfo.InvariantCulture, $"must be at most {maxLength} characters; it has {count}."));
+                    return (i, text[i]);
                 }
+            }
+
+            return null;
+        }
+
+        /// <summary>
+        /// Characters as users perceive them (text elements), so an emoji or an accented letter counts once. The raw
+        /// byte length is an upper bound of the UTF-16 length, checked first to skip the count for short text. Text of
+        /// more than <see cref="MaxCountedTextBytes"/> is not counted: no text of a few thousand characters, even one
+        /// heavy with combining marks, comes near it, so it is over the limit (answered as its byte length).
+        /// </summary>
+        private static int TextElements(JsonElement value, int atMost)
+        {
+            var raw = JsonMarshal.GetRawUtf8Value(value);
+            if (raw.Length - 2 <= atMost)
+            {
+                return 0;
+            }
+
+            if (raw.Length > MaxCountedTextBytes)
+            {
+                return -1;
+            }
+
+            var buffer = System.Buffers.ArrayPool<char>.Shared.Rent(raw.Length);
+            try
+            {
+                var reader = new Utf8JsonReader(raw);
+                reader.Read();
+                ReadOnlySpan<char> text = buffer.AsSpan(0, reader.CopyString(buffer));
+                var count = 0;
+                while (!text.IsEmpty)
+                {
+                    text = text[StringInfo.GetNextTextElementLength(text)..];
+                    count++;
+                }
+
+                return count;
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<char>.Shared.Return(buffer);
             }
         }
 
@@ -297,6 +380,12 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                     $"must be at least {rule.MinSide} px on each side; this image is {data.Width}×{data.Height}."));
             }
 
+            if (data.Width > rule.MaxSide || data.Height > rule.MaxSide)
+            {
+                Error(path, string.Create(CultureInfo.InvariantCulture,
+                    $"must be at most {rule.MaxSide} px on each side; this image is {data.Width}×{data.Height}."));
+            }
+
             // Width/height against [MinAspect, MaxAspect]; the tolerance only absorbs binary rounding of 1/2.5.
             var aspect = (double)data.Width / data.Height;
             if ((rule.MinAspect is { } low && aspect < low - 1e-9) || (rule.MaxAspect is { } high && aspect > high + 1e-9))
@@ -316,7 +405,9 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                 return;
             }
 
+            // Past what the rules allow, one fault says how many were sent and the surplus is not walked.
             var length = value.GetArrayLength();
+            var walked = Math.Min(length, spec.MaxItems ?? CatalogShapes.MaxMaskItems);
             if (spec.MaxItems is { } maxItems && length > maxItems)
             {
                 Error(path, string.Create(CultureInfo.InvariantCulture, $"must have at most {maxItems} items; it has {length}."));
@@ -325,6 +416,11 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
             var index = 0;
             foreach (var item in value.EnumerateArray())
             {
+                if (index == walked || Full)
+                {
+                    return;
+                }
+
                 var itemPath = Index(path, index++);
                 if (item.ValueKind != JsonValueKind.Object)
                 {
@@ -332,41 +428,55 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                     continue;
                 }
 
-                var seen = new HashSet<string>(StringComparer.Ordinal);
+                var (seenMask, seenTrajectories, givenMask, givenTrajectories) = (false, false, false, false);
                 foreach (var property in item.EnumerateObject())
                 {
-                    var propertyPath = $"{itemPath}.{property.Name}";
-                    if (!seen.Add(property.Name))
+                    if (Full)
+                    {
+                        return;
+                    }
+
+                    var isMask = property.NameEquals(CatalogShapes.MaskProperty);
+                    var isTrajectories = !isMask && property.NameEquals(CatalogShapes.TrajectoriesProperty);
+                    var propertyPath = $"{itemPath}.{PathName(property)}";
+                    if ((isMask && seenMask) || (isTrajectories && seenTrajectories))
                     {
                         Error(propertyPath, "is given more than once; send each field once.");
+                        continue;
                     }
-                    else if (property.Value.ValueKind == JsonValueKind.Null)
+
+                    seenMask |= isMask;
+                    seenTrajectories |= isTrajectories;
+                    if (property.Value.ValueKind == JsonValueKind.Null)
                     {
                         continue;
                     }
-                    else if (property.Name == CatalogShapes.MaskProperty)
+
+                    if (isMask)
                     {
+                        givenMask = true;
                         CheckImage(spec.Image, propertyPath, property.Value);
                     }
-                    else if (property.Name == CatalogShapes.TrajectoriesProperty)
+                    else if (isTrajectories)
                     {
+                        givenTrajectories = true;
                         CheckTrajectories(propertyPath, property.Value);
                     }
                     else
                     {
-                        Error(propertyPath, $"is not a known field{Suggest(property.Name, CatalogShapes.MaskItemProperties)}. " +
+                        Error(propertyPath, $"is not a known field{Suggest(PathName(property), CatalogShapes.MaskItemProperties)}. " +
                             $"A dynamic mask takes: {Join(CatalogShapes.MaskItemProperties)}.");
                     }
                 }
 
-                foreach (var required in CatalogShapes.MaskItemProperties)
+                if (!givenMask)
                 {
-                    if (!item.TryGetProperty(required, out var given) || given.ValueKind == JsonValueKind.Null)
-                    {
-                        Error($"{itemPath}.{required}", required == CatalogShapes.MaskProperty
-                            ? $"is required: {ImageInspector.NotAnImage}."
-                            : TrajectoryShape("is required: "));
-                    }
+                    Error($"{itemPath}.{CatalogShapes.MaskProperty}", $"is required: {ImageInspector.NotAnImage}.");
+                }
+
+                if (!givenTrajectories)
+                {
+                    Error($"{itemPath}.{CatalogShapes.TrajectoriesProperty}", TrajectoryShape("is required: "));
                 }
             }
         }
@@ -391,6 +501,11 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
             var index = 0;
             foreach (var point in value.EnumerateArray())
             {
+                if (index == MaxTrajectoryPoints || Full)
+                {
+                    return;
+                }
+
                 var pointPath = Index(path, index++);
                 if (point.ValueKind != JsonValueKind.Object)
                 {
@@ -398,30 +513,54 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                     continue;
                 }
 
+                JsonElement? x = null, y = null;
                 foreach (var property in point.EnumerateObject())
                 {
-                    if (property.Name is not ("x" or "y"))
+                    if (Full)
                     {
-                        Error($"{pointPath}.{property.Name}", "is not a known field. A trajectory point takes: x, y.");
+                        return;
+                    }
+
+                    var isX = property.NameEquals("x");
+                    if (isX || property.NameEquals("y"))
+                    {
+                        if ((isX ? x : y) is not null)
+                        {
+                            Error($"{pointPath}.{(isX ? "x" : "y")}", "is given more than once; send each field once.");
+                        }
+                        else if (isX)
+                        {
+                            x = property.Value;
+                        }
+                        else
+                        {
+                            y = property.Value;
+                        }
+                    }
+                    else
+                    {
+                        Error($"{pointPath}.{PathName(property)}", "is not a known field. A trajectory point takes: x, y.");
                     }
                 }
 
-                foreach (var axis in (ReadOnlySpan<string>)["x", "y"])
-                {
-                    var axisPath = $"{pointPath}.{axis}";
-                    if (!point.TryGetProperty(axis, out var coordinate) || coordinate.ValueKind == JsonValueKind.Null)
-                    {
-                        Error(axisPath, "is required: an integer pixel coordinate, from the bottom-left corner of image_url.");
-                    }
-                    else if (coordinate.ValueKind != JsonValueKind.Number
-                        || !coordinate.TryGetDouble(out var number)
-                        || number != Math.Floor(number)
-                        || number is < int.MinValue or > int.MaxValue)
-                    {
-                        var got = coordinate.ValueKind == JsonValueKind.Number ? Quote(coordinate) : JsonKinds.Describe(coordinate);
-                        Error(axisPath, $"must be an integer pixel coordinate (got {got}).");
-                    }
-                }
+                CheckCoordinate($"{pointPath}.x", x);
+                CheckCoordinate($"{pointPath}.y", y);
+            }
+        }
+
+        private void CheckCoordinate(string path, JsonElement? value)
+        {
+            if (value is not { ValueKind: not JsonValueKind.Null } coordinate)
+            {
+                Error(path, "is required: an integer pixel coordinate, from the bottom-left corner of image_url.");
+            }
+            else if (coordinate.ValueKind != JsonValueKind.Number
+                || !coordinate.TryGetDouble(out var number)
+                || number != Math.Floor(number)
+                || number is < int.MinValue or > int.MaxValue)
+            {
+                var got = coordinate.ValueKind == JsonValueKind.Number ? Quote(coordinate) : JsonKinds.Describe(coordinate);
+                Error(path, $"must be an integer pixel coordinate (got {got}).");
             }
         }
 
@@ -436,41 +575,50 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
 
             string? type = null;
             JsonElement? config = null;
-            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var (seenType, seenConfig, givenType) = (false, false, false);
             foreach (var property in value.EnumerateObject())
             {
-                var propertyPath = $"{path}.{property.Name}";
-                if (!seen.Add(property.Name))
+                if (Full)
+                {
+                    return;
+                }
+
+                var isType = property.NameEquals("type");
+                var isConfig = !isType && property.NameEquals("config");
+                var propertyPath = $"{path}.{PathName(property)}";
+                if ((isType && seenType) || (isConfig && seenConfig))
                 {
                     Error(propertyPath, "is given more than once; send each field once.");
                     continue;
                 }
 
-                if (property.Value.ValueKind == JsonValueKind.Null && property.Name is "type" or "config")
+                seenType |= isType;
+                seenConfig |= isConfig;
+                if (property.Value.ValueKind == JsonValueKind.Null && (isType || isConfig))
                 {
                     continue;
                 }
 
-                switch (property.Name)
+                if (isType)
                 {
-                    case "type":
-                        CheckEnum(types, false, propertyPath, property.Value);
-                        if (property.Value.ValueKind == JsonValueKind.String && types.Contains(property.Value.GetString()!))
-                        {
-                            type = property.Value.GetString();
-                        }
-
-                        break;
-                    case "config":
-                        config = property.Value;
-                        break;
-                    default:
-                        Error(propertyPath, $"is not a known field{Suggest(property.Name, ["type", "config"])}. camera_control takes: type, config.");
-                        break;
+                    givenType = true;
+                    CheckEnum(types, false, propertyPath, property.Value);
+                    if (property.Value.ValueKind == JsonValueKind.String && types.Contains(property.Value.GetString()!))
+                    {
+                        type = property.Value.GetString();
+                    }
+                }
+                else if (isConfig)
+                {
+                    config = property.Value;
+                }
+                else
+                {
+                    Error(propertyPath, $"is not a known field{Suggest(PathName(property), ["type", "config"])}. camera_control takes: type, config.");
                 }
             }
 
-            if (!seen.Contains("type") || value.GetProperty("type").ValueKind == JsonValueKind.Null)
+            if (!givenType)
             {
                 Error($"{path}.type", $"is required: one of {Join(types)}.");
             }
@@ -489,22 +637,30 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                     return;
                 }
 
-                var seenKeys = new HashSet<string>(StringComparer.Ordinal);
+                var seenKeys = 0;
                 foreach (var property in configValue.EnumerateObject())
                 {
-                    var keyPath = $"{configPath}.{property.Name}";
-                    if (!seenKeys.Add(property.Name))
+                    if (Full)
+                    {
+                        return;
+                    }
+
+                    var name = PathName(property);
+                    var keyPath = $"{configPath}.{name}";
+                    var key = IndexOf(keys, property);
+                    if (key < 0)
+                    {
+                        Error(keyPath, $"is not a known field{Suggest(name, keys)}. camera_control.config takes: {Join(keys)}.");
+                        allValid = false;
+                    }
+                    else if ((seenKeys & (1 << key)) != 0)
                     {
                         Error(keyPath, "is given more than once; send each field once.");
                         allValid = false;
                     }
-                    else if (!keys.Contains(property.Name))
-                    {
-                        Error(keyPath, $"is not a known field{Suggest(property.Name, keys)}. camera_control.config takes: {Join(keys)}.");
-                        allValid = false;
-                    }
                     else if (property.Value.ValueKind != JsonValueKind.Null)
                     {
+                        seenKeys |= 1 << key;
                         given++;
                         if (CheckNumber(spec.Minimum, spec.Maximum, keyPath, property.Value))
                         {
@@ -514,6 +670,10 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
                         {
                             allValid = false;
                         }
+                    }
+                    else
+                    {
+                        seenKeys |= 1 << key;
                     }
                 }
             }
@@ -597,12 +757,35 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
             else if (errors == MaxErrors + 1)
             {
                 context.AddFailure(new ValidationFailure("$",
-                    string.Create(CultureInfo.InvariantCulture, $"$ has more than {MaxErrors} faults; only the first {MaxErrors} are listed.")));
+                    string.Create(CultureInfo.InvariantCulture, $"$ has more than {MaxErrors} faults; only the first {MaxErrors} are listed, and the rest of the body was not checked.")));
             }
         }
 
         private static string Index(string path, int index) =>
             string.Create(CultureInfo.InvariantCulture, $"{path}[{index}]");
+
+        /// <summary>
+        /// A property's name for a path: as sent, except that a name longer than any field's is cut (a body may hold a
+        /// name of megabytes; the answer and the log do not repeat it).
+        /// </summary>
+        private static string PathName(JsonProperty property)
+        {
+            var raw = JsonMarshal.GetRawUtf8PropertyName(property);
+            return raw.Length <= JsonText.MaxNameInPath ? property.Name : JsonText.DisplayName(raw);
+        }
+
+        private static int IndexOf(IReadOnlyList<string> names, JsonProperty property)
+        {
+            for (var i = 0; i < names.Count; i++)
+            {
+                if (property.NameEquals(names[i]))
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }
 
         private static string RouteList(IReadOnlyList<CreateRoute> routes) =>
             string.Join(" and ", routes.Select(r => r switch
@@ -627,17 +810,57 @@ public sealed class GenerationRequestValidator : AbstractValidator<GenerationReq
     /// <summary>Comma-separated list, as messages show allowed values and fields.</summary>
     internal static string Join(IEnumerable<string> values) => string.Join(", ", values);
 
-    /// <summary>At most 40 characters of a bad value, in double quotes for strings.</summary>
+    /// <summary>At most 40 characters of a bad value, in double quotes for strings; only its start is read.</summary>
     internal static string Quote(JsonElement value)
     {
         const int Limit = 40;
-        var text = value.ValueKind == JsonValueKind.String ? value.GetString()! : value.GetRawText();
-        if (text.Length > Limit)
+        var raw = JsonMarshal.GetRawUtf8Value(value);
+        if (value.ValueKind == JsonValueKind.String)
         {
-            text = text[..Limit] + "…";
+            // Escapes take at most 6 bytes a character, so the first 240 bytes of the raw text hold the first 40.
+            raw = raw[1..^1];
+            var end = WholePrefix(raw, Limit * 6);
+            Span<byte> quoted = stackalloc byte[end + 2];
+            quoted[0] = (byte)'"';
+            raw[..end].CopyTo(quoted[1..]);
+            quoted[^1] = (byte)'"';
+            var reader = new Utf8JsonReader(quoted);
+            reader.Read();
+            var text = reader.GetString()!;
+            return text.Length > Limit || end < raw.Length ? $"\"{text[..Math.Min(text.Length, Limit)]}…\"" : $"\"{text}\"";
         }
 
-        return value.ValueKind == JsonValueKind.String ? $"\"{text}\"" : text;
+        var written = Encoding.UTF8.GetString(raw[..Math.Min(raw.Length, Limit)]);
+        return raw.Length > Limit ? written + "…" : written;
+    }
+
+    /// <summary>
+    /// The length of the longest start of a JSON string's raw text, at least <paramref name="wanted"/> bytes when there
+    /// are that many, that ends on a whole character: no escape (a surrogate pair's two included) or UTF-8 sequence cut.
+    /// </summary>
+    private static int WholePrefix(ReadOnlySpan<byte> raw, int wanted)
+    {
+        var i = 0;
+        while (i < raw.Length && i < wanted)
+        {
+            if (raw[i] == (byte)'\\')
+            {
+                var pair = raw[i + 1] == (byte)'u' && raw.Length >= i + 12 && raw[i + 2] is (byte)'d' or (byte)'D'
+                    && raw[i + 3] is (byte)'8' or (byte)'9' or (byte)'a' or (byte)'A' or (byte)'b' or (byte)'B';
+                i += raw[i + 1] != (byte)'u' ? 2 : pair ? 12 : 6;
+            }
+            else if (raw[i] < 0x80)
+            {
+                i++;
+            }
+            else
+            {
+                System.Text.Rune.DecodeFromUtf8(raw[i..], out _, out var consumed);
+                i += consumed;
+            }
+        }
+
+        return Math.Min(i, raw.Length);
     }
 
     /// <summary>" (did you mean x?)" for a near miss: one name a prefix of the other, or at most two edits apart.</summary>
@@ -706,6 +929,10 @@ internal static class CatalogShapes
 
     public static readonly HashSet<string> MaskListFields =
         [.. AllFields.Where(f => f.Kind == FieldKind.DynamicMasks).Select(f => f.Name)];
+
+    /// <summary>The most mask items any model takes: no more are ever read from a body.</summary>
+    public static readonly int MaxMaskItems =
+        ModelCatalog.All.SelectMany(m => m.Fields).Where(f => f.Kind == FieldKind.DynamicMasks).Max(f => f.MaxItems ?? 0);
 }
 
 /// <summary>Names JSON value kinds for messages ("got a string").</summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Buffers.Text;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -35,6 +36,12 @@ public static class ImageInspector
 {
     /// <summary>The one fault message for a value that is neither form (CONTRACT.md, "Validation").</summary>
     public const string NotAnImage = "must be an absolute http(s) URL or base64 JPEG/PNG data";
+
+    /// <summary>
+    /// Longest image URL: the length RFC 9110, section 4.1, recommends every sender and recipient support. A signed
+    /// URL with its token fits with room to spare.
+    /// </summary>
+    public const int MaxUrlBytes = 8000;
 
     // 64 KB of base64 decodes to 48 KB; a multiple of 4 so chunks split on quantum boundaries.
     private const int SourceChunk = 64 * 1024;
@@ -106,17 +113,53 @@ public static class ImageInspector
         }
 
         // ':' is not in the base64 alphabet, so a value holding one can only be meant as a URL.
-        if (text.IndexOf((byte)':') >= 0)
+        return text.IndexOf((byte)':') >= 0 ? InspectUrl(path, text) : InspectBase64(path, text, 0, declaredFormat: null);
+    }
+
+    /// <summary>
+    /// An image URL, as the upstream will fetch it. It must be an absolute http(s) URL of at most
+    /// <see cref="MaxUrlBytes"/>, with no whitespace or control character (RFC 3986, section 2, allows none in a URI;
+    /// a CR or LF in one becomes a forged header line in whatever fetches it), no backslash (which WHATWG URL parsers
+    /// read as '/' and RFC 3986 parsers do not, so two parsers would see two hosts), and no credentials
+    /// (<c>user:password@</c>: deprecated by RFC 3986, section 3.2.1, a phishing device, and something the ledger would
+    /// keep). Non-ASCII letters are taken, as IRIs (RFC 3987), but not invisible formatting characters such as bidi
+    /// controls, which RFC 3987, section 4.1, forbids.
+    /// </summary>
+    private static ImageValue InspectUrl(string path, ReadOnlySpan<byte> text)
+    {
+        if (text.Length > MaxUrlBytes)
         {
-            var url = Encoding.UTF8.GetString(text);
-            return Uri.TryCreate(url, UriKind.Absolute, out var uri)
-                && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
-                && !string.IsNullOrEmpty(uri.Host)
-                ? new ImageValue(path, url, null, 0, null)
-                : new ImageValue(path, null, null, 0, NotAnImage + " (it is not an absolute http or https URL).");
+            return new ImageValue(path, null, null, 0, string.Create(CultureInfo.InvariantCulture,
+                $"must be a URL of at most {MaxUrlBytes} bytes (RFC 9110, section 4.1); this one is {text.Length} bytes."));
         }
 
-        return InspectBase64(path, text, 0, declaredFormat: null);
+        var url = Encoding.UTF8.GetString(text);
+        for (var i = 0; i < url.Length; i++)
+        {
+            var c = url[i];
+            var what = c == '\\' ? "a backslash"
+                : char.IsWhiteSpace(c) ? "whitespace"
+                : char.IsControl(c) ? "a control character"
+                : CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.Format ? "an invisible formatting character"
+                : null;
+            if (what is not null)
+            {
+                return new ImageValue(path, null, null, 0, string.Create(CultureInfo.InvariantCulture,
+                    $"must be a URL with no whitespace, control character or backslash (RFC 3986, section 2; RFC 3987, section 4.1); it holds {what} (U+{(int)c:X4}) at character {i + 1}."));
+            }
+        }
+
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri)
+            || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+            || string.IsNullOrEmpty(uri.Host))
+        {
+            return new ImageValue(path, null, null, 0, NotAnImage + " (it is not an absolute http or https URL).");
+        }
+
+        return uri.UserInfo.Length > 0
+            ? new ImageValue(path, null, null, 0,
+                "must be a URL without credentials (user:password@, deprecated by RFC 3986, section 3.2.1); use a URL that needs none, such as a signed URL.")
+            : new ImageValue(path, url, null, 0, null);
     }
 
     private static ImageValue InspectBase64(string path, ReadOnlySpan<byte> text, int prefixLength, string? declaredFormat)
@@ -247,12 +290,25 @@ public static class ImageInspector
         text.Length >= prefix.Length && Ascii.EqualsIgnoreCase(text[..prefix.Length], prefix);
 
     /// <summary>
-    /// Fed the decoded bytes chunk by chunk: sniffs the format from the first bytes, then reads PNG's IHDR
-    /// or walks JPEG marker segments up to the first SOFn (C0–CF except C4 DHT, C8 JPG, CC DAC).
+    /// Fed the decoded bytes chunk by chunk: sniffs the format from the first bytes, then walks the whole structure, so
+    /// a header alone is not taken for an image and the size it claims is checked against the data that carries it.
+    /// <list type="bullet">
+    /// <item>PNG (https://www.w3.org/TR/png-3/#5ChunkOrdering): IHDR first, at least one IDAT, and IEND; bytes after IEND
+    /// are ignored, as decoders ignore them. The IDAT bytes must be able to hold the pixels IHDR claims: deflate, which
+    /// PNG uses, cannot compress better than 1032:1 (https://zlib.net/zlib_tech.html, "Maximum Compression Factor").</item>
+    /// <item>JPEG (ITU-T T.81, annex B): marker segments, a frame header (SOFn: C0–CF except C4 DHT, C8 JPG, CC DAC)
+    /// before the first scan (SOS), entropy-coded data, and an end marker (EOI); bytes after EOI are ignored. A
+    /// Huffman-coded frame codes every 8×8 block's DC coefficient in at least one bit (T.81, F.1.2.1), so its scans
+    /// need at least one bit per block of the full-size component. Arithmetic-coded frames (SOF9–SOF15) can go below
+    /// that and get the structural checks only.</item>
+    /// </list>
     /// </summary>
     private struct HeaderReader
     {
         private const int SniffLength = 32;
+
+        // Deflate's best case: one length/distance pair, at least 2 bits, writes at most 258 bytes.
+        private const int DeflateMaxRatio = 1032;
 
         private static ReadOnlySpan<byte> PngSignature => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
@@ -260,11 +316,26 @@ public static class ImageInspector
 
         private InlineBuffer sniff;
         private int sniffed;
+
+        // PNG: the chunk walk.
+        private PngState png;
+        private int pngHeaderRead;
+        private long pngSkip;
+        private int pngChunks;
+        private long idatBytes;
+        private int bitsPerPixel;
+        private InlineBuffer pngHeader;
+
+        // JPEG: the marker walk.
         private JpegState jpeg;
-        private int jpegSkip;
+        private long jpegSkip;
         private int segmentLength;
         private int segmentRead;
-        private bool segmentIsFrame;
+        private byte segmentMarker;
+        private bool sawFrame;
+        private bool sawScan;
+        private bool arithmetic;
+        private long scanBytes;
         private InlineBuffer segment;
 
         public string Format { get; private set; }
@@ -295,63 +366,66 @@ public static class ImageInspector
                 }
 
                 Sniff();
-                if (Format == "jpeg")
-                {
-                    WalkJpeg(sniff);
-                }
+                Walk(sniff);
             }
 
-            if (Format == "jpeg" && jpeg is not JpegState.Done)
-            {
-                WalkJpeg(bytes);
-            }
+            Walk(bytes);
         }
 
-        /// <summary>Called once after the last chunk: data shorter than the sniff window is sniffed as it is.</summary>
+        /// <summary>Called once after the last chunk: data shorter than the sniff window is sniffed as it is, and the walk's end judged.</summary>
         public void Complete()
         {
             if (sniffed is > 0 and < SniffLength)
             {
                 Sniff();
-                if (Format == "jpeg")
-                {
-                    WalkJpeg(((ReadOnlySpan<byte>)sniff)[..sniffed]);
-                }
+                Walk(((ReadOnlySpan<byte>)sniff)[..sniffed]);
+            }
+
+            if (Failure is not null)
+            {
+                return;
+            }
+
+            if (Format == "png")
+            {
+                CompletePng();
+            }
+            else if (Format == "jpeg")
+            {
+                CompleteJpeg();
+            }
+        }
+
+        private void Walk(ReadOnlySpan<byte> bytes)
+        {
+            if (Format == "png" && png is not PngState.Done)
+            {
+                WalkPng(bytes);
+            }
+            else if (Format == "jpeg" && jpeg is not JpegState.Done)
+            {
+                WalkJpeg(bytes);
             }
         }
 
         private void Sniff()
         {
-            ReadOnlySpan<byte> head = sniff;
+            var head = ((ReadOnlySpan<byte>)sniff)[..sniffed];
             if (head.StartsWith(PngSignature))
             {
                 Format = "png";
-                // Signature, then the first chunk must be IHDR: length 13, type, width, height (big-endian).
-                if (BinaryPrimitives.ReadUInt32BigEndian(head[8..]) == 13 && head[12..16].SequenceEqual("IHDR"u8))
-                {
-                    var width = BinaryPrimitives.ReadUInt32BigEndian(head[16..]);
-                    var height = BinaryPrimitives.ReadUInt32BigEndian(head[20..]);
-                    if (width is > 0 and <= int.MaxValue && height is > 0 and <= int.MaxValue)
-                    {
-                        Width = (int)width;
-                        Height = (int)height;
-                        Failure = null;
-                        return;
-                    }
-                }
-
-                Failure = "the PNG data has no valid IHDR header";
+                Failure = SniffPng(head);
             }
             else if (head.StartsWith(JpegSignature))
             {
                 Format = "jpeg";
-                Failure = "the JPEG data has no frame header (SOFn) giving its size";
+                Failure = null;
             }
             else if (head.StartsWith("GIF87a"u8) || head.StartsWith("GIF89a"u8))
             {
                 Format = "gif";
             }
-            else if (head.StartsWith("RIFF"u8) && head[8..12].SequenceEqual("WEBP"u8))
+            else if (head.StartsWith("RIFF"u8) && head.Length >= 12 && head[8..12].SequenceEqual("WEBP"u8))
             {
                 Format = "webp";
             }
@@ -363,9 +437,124 @@ public static class ImageInspector
             {
                 Format = "tiff";
             }
-            else if (head[4..8].SequenceEqual("ftyp"u8))
+            else if (head.Length >= 8 && head[4..8].SequenceEqual("ftyp"u8))
             {
                 Format = "heif";
+            }
+        }
+
+        /// <summary>The signature, then the first chunk must be IHDR: length 13, type, width, height, bit depth, colour type (big-endian).</summary>
+        private string? SniffPng(ReadOnlySpan<byte> head)
+        {
+            if (head.Length < 29 || BinaryPrimitives.ReadUInt32BigEndian(head[8..]) != 13 || !head[12..16].SequenceEqual("IHDR"u8))
+            {
+                return "the PNG data has no valid IHDR header";
+            }
+
+            var width = BinaryPrimitives.ReadUInt32BigEndian(head[16..]);
+            var height = BinaryPrimitives.ReadUInt32BigEndian(head[20..]);
+            if (width is 0 or > int.MaxValue || height is 0 or > int.MaxValue)
+            {
+                return "the PNG data has no valid IHDR header";
+            }
+
+            Width = (int)width;
+            Height = (int)height;
+            var (depth, colour) = (head[24], head[25]);
+            var channels = colour switch
+            {
+                0 when depth is 1 or 2 or 4 or 8 or 16 => 1,
+                3 when depth is 1 or 2 or 4 or 8 => 1,
+                2 when depth is 8 or 16 => 3,
+                4 when depth is 8 or 16 => 2,
+                6 when depth is 8 or 16 => 4,
+                _ => 0,
+            };
+            if (channels == 0)
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"the PNG header gives an invalid colour type {colour} with bit depth {depth}");
+            }
+
+            bitsPerPixel = channels * depth;
+            return null;
+        }
+
+        private void WalkPng(ReadOnlySpan<byte> bytes)
+        {
+            while (!bytes.IsEmpty && png is not PngState.Done)
+            {
+                switch (png)
+                {
+                    case PngState.Signature:
+                        // Already checked by the sniff: 8 bytes to pass.
+                        pngSkip = pngSkip == 0 ? PngSignature.Length : pngSkip;
+                        goto case PngState.Skip;
+                    case PngState.Skip:
+                        var skip = (int)Math.Min(pngSkip, bytes.Length);
+                        pngSkip -= skip;
+                        bytes = bytes[skip..];
+                        if (pngSkip == 0)
+                        {
+                            png = PngState.ChunkHeader;
+                        }
+
+                        break;
+                    case PngState.ChunkHeader:
+                        var take = Math.Min(8 - pngHeaderRead, bytes.Length);
+                        bytes[..take].CopyTo(((Span<byte>)pngHeader)[pngHeaderRead..]);
+                        pngHeaderRead += take;
+                        bytes = bytes[take..];
+                        if (pngHeaderRead == 8)
+                        {
+                            pngHeaderRead = 0;
+                            Chunk(BinaryPrimitives.ReadUInt32BigEndian(pngHeader), ((ReadOnlySpan<byte>)pngHeader)[4..8]);
+                        }
+
+                        break;
+                }
+            }
+        }
+
+        private void Chunk(uint length, ReadOnlySpan<byte> type)
+        {
+            pngChunks++;
+            if (length > int.MaxValue)
+            {
+                Fail("a PNG chunk gives an impossible length");
+                return;
+            }
+
+            if (type.SequenceEqual("IDAT"u8))
+            {
+                idatBytes += length;
+            }
+            else if (type.SequenceEqual("IEND"u8))
+            {
+                png = PngState.Done;
+                return;
+            }
+
+            // Chunk data and its CRC.
+            pngSkip = length + 4L;
+            png = PngState.Skip;
+        }
+
+        private void CompletePng()
+        {
+            if (png is not PngState.Done)
+            {
+                Fail(pngChunks <= 1
+                    ? "the PNG data is a header alone, with no image data (IDAT) or end (IEND)"
+                    : "the PNG data ends before its IEND chunk (it is truncated)");
+            }
+            else if (idatBytes == 0)
+            {
+                Fail("the PNG data has no image data (IDAT chunk)");
+            }
+            else if ((double)Width * Height * bitsPerPixel / 8 > (double)idatBytes * DeflateMaxRatio)
+            {
+                Fail(string.Create(CultureInfo.InvariantCulture,
+                    $"its header claims {Width}×{Height} pixels, more than its {idatBytes} bytes of image data can hold (deflate compresses at most {DeflateMaxRatio}:1)"));
             }
         }
 
@@ -383,29 +572,18 @@ public static class ImageInspector
                         jpeg = JpegState.MarkerPrefix;
                         break;
                     case JpegState.MarkerPrefix:
-                        jpeg = b == 0xFF ? JpegState.Marker : JpegState.Done;
-                        break;
-                    case JpegState.Marker:
                         if (b == 0xFF)
                         {
-                            break; // fill byte
-                        }
-
-                        if (b is 0x01 or (>= 0xD0 and <= 0xD7))
-                        {
-                            jpeg = JpegState.MarkerPrefix; // standalone markers carry no length
-                        }
-                        else if (b is 0xD8 or 0xD9 or 0xDA)
-                        {
-                            jpeg = JpegState.Done; // SOI again, EOI or scan data before any frame header
+                            jpeg = JpegState.Marker;
                         }
                         else
                         {
-                            segmentIsFrame = b is >= 0xC0 and <= 0xCF and not 0xC4 and not 0xC8 and not 0xCC;
-                            segmentRead = 0;
-                            jpeg = JpegState.Length0;
+                            Fail("the JPEG data is corrupt: a marker was expected");
                         }
 
+                        break;
+                    case JpegState.Marker:
+                        Marker(b);
                         break;
                     case JpegState.Length0:
                         segmentLength = b << 8;
@@ -413,28 +591,15 @@ public static class ImageInspector
                         break;
                     case JpegState.Length1:
                         segmentLength |= b;
-                        if (segmentLength < 2 || (segmentIsFrame && segmentLength < 7))
-                        {
-                            jpeg = JpegState.Done;
-                        }
-                        else if (segmentIsFrame)
-                        {
-                            jpeg = JpegState.Frame;
-                        }
-                        else
-                        {
-                            jpegSkip = segmentLength - 2;
-                            jpeg = jpegSkip == 0 ? JpegState.MarkerPrefix : JpegState.Skip;
-                        }
-
+                        SegmentLength();
                         break;
                     case JpegState.Skip:
-                        var skip = Math.Min(jpegSkip, bytes.Length - i);
+                        var skip = (int)Math.Min(jpegSkip, bytes.Length - i);
                         jpegSkip -= skip;
                         i += skip - 1;
                         if (jpegSkip == 0)
                         {
-                            jpeg = JpegState.MarkerPrefix;
+                            jpeg = segmentMarker == 0xDA ? JpegState.Entropy : JpegState.MarkerPrefix;
                         }
 
                         break;
@@ -443,11 +608,32 @@ public static class ImageInspector
                         ((Span<byte>)segment)[segmentRead++] = b;
                         if (segmentRead == 5)
                         {
-                            ReadOnlySpan<byte> frame = segment;
-                            Height = BinaryPrimitives.ReadUInt16BigEndian(frame[1..]);
-                            Width = BinaryPrimitives.ReadUInt16BigEndian(frame[3..]);
-                            Failure = Width > 0 && Height > 0 ? null : "the JPEG frame header gives no size";
-                            jpeg = JpegState.Done;
+                            Frame();
+                        }
+
+                        break;
+                    case JpegState.Entropy:
+                        // Scan data runs to the next 0xFF; a vectorized search skips it.
+                        var next = bytes[i..].IndexOf((byte)0xFF);
+                        var run = next < 0 ? bytes.Length - i : next;
+                        scanBytes += run;
+                        i += run;
+                        if (next >= 0)
+                        {
+                            jpeg = JpegState.EntropyMarker;
+                        }
+
+                        break;
+                    case JpegState.EntropyMarker:
+                        if (b is 0x00 or (>= 0xD0 and <= 0xD7))
+                        {
+                            // A stuffed 0xFF data byte, or a restart marker: the scan goes on.
+                            scanBytes += 2;
+                            jpeg = JpegState.Entropy;
+                        }
+                        else if (b != 0xFF)
+                        {
+                            Marker(b);
                         }
 
                         break;
@@ -457,6 +643,113 @@ public static class ImageInspector
                 }
             }
         }
+
+        private void Marker(byte marker)
+        {
+            switch (marker)
+            {
+                case 0xFF:
+                    return; // fill byte
+                case 0x01 or (>= 0xD0 and <= 0xD7):
+                    jpeg = JpegState.MarkerPrefix; // standalone markers carry no length
+                    return;
+                case 0xD8:
+                    Fail("the JPEG data is corrupt: a second start marker (SOI)");
+                    return;
+                case 0xD9:
+                    if (sawScan)
+                    {
+                        jpeg = JpegState.Done;
+                    }
+                    else
+                    {
+                        Fail(sawFrame
+                            ? "the JPEG data ends (EOI) before any scan data (SOS)"
+                            : "the JPEG data has no frame header (SOFn) giving its size");
+                    }
+
+                    return;
+                case 0xDA when !sawFrame:
+                    Fail("the JPEG data has no frame header (SOFn) giving its size");
+                    return;
+            }
+
+            segmentMarker = marker;
+            segmentRead = 0;
+            jpeg = JpegState.Length0;
+        }
+
+        private void SegmentLength()
+        {
+            var isFrame = segmentMarker is >= 0xC0 and <= 0xCF and not 0xC4 and not 0xC8 and not 0xCC;
+            if (segmentLength < 2 || (isFrame && segmentLength < 8))
+            {
+                Fail("the JPEG data is corrupt: a segment gives an impossible length");
+            }
+            else if (isFrame && !sawFrame)
+            {
+                arithmetic = segmentMarker >= 0xC9;
+                jpeg = JpegState.Frame;
+            }
+            else
+            {
+                sawScan |= segmentMarker == 0xDA;
+                jpegSkip = segmentLength - 2;
+                jpeg = jpegSkip > 0 ? JpegState.Skip : segmentMarker == 0xDA ? JpegState.Entropy : JpegState.MarkerPrefix;
+            }
+        }
+
+        private void Frame()
+        {
+            ReadOnlySpan<byte> frame = segment;
+            Height = BinaryPrimitives.ReadUInt16BigEndian(frame[1..]);
+            Width = BinaryPrimitives.ReadUInt16BigEndian(frame[3..]);
+            sawFrame = true;
+            if (Width == 0 || Height == 0)
+            {
+                Fail("the JPEG frame header gives no size");
+                return;
+            }
+
+            jpegSkip = segmentLength - 2 - 5;
+            jpeg = jpegSkip > 0 ? JpegState.Skip : JpegState.MarkerPrefix;
+        }
+
+        private void CompleteJpeg()
+        {
+            if (!sawFrame)
+            {
+                Fail("the JPEG data has no frame header (SOFn) giving its size");
+            }
+            else if (!sawScan)
+            {
+                Fail("the JPEG data has a header but no scan data (SOS)");
+            }
+            else if (jpeg is not JpegState.Done)
+            {
+                Fail("the JPEG data ends before its end marker (EOI): it is truncated");
+            }
+            else if (!arithmetic && scanBytes * 8 < (long)((Width + 7) / 8) * ((Height + 7) / 8))
+            {
+                Fail(string.Create(CultureInfo.InvariantCulture,
+                    $"its header claims {Width}×{Height} pixels, more than its {scanBytes} bytes of scan data can hold (at least one bit per 8×8 block)"));
+            }
+        }
+
+        private void Fail(string failure)
+        {
+            Failure = failure;
+            png = PngState.Done;
+            jpeg = JpegState.Done;
+        }
+    }
+
+    private enum PngState
+    {
+        Signature,
+        ChunkHeader,
+        Skip,
+        Done,
     }
 
     private enum JpegState
@@ -469,6 +762,8 @@ public static class ImageInspector
         Length1,
         Skip,
         Frame,
+        Entropy,
+        EntropyMarker,
         Done,
     }
 

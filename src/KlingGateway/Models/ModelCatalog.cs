@@ -7,11 +7,16 @@ namespace KlingGateway.Models;
 /// </summary>
 public static class ModelCatalog
 {
-    /// <summary>Kling's documented input-image limits (RESEARCH.md §10: ≤ 10 MB, ≥ 300 px, 1:2.5 .. 2.5:1).</summary>
-    public static readonly ImageRule FirstFrame = new(MaxBytes: 10 * 1024 * 1024, MinSide: 300, MinAspect: 1 / 2.5, MaxAspect: 2.5);
+    /// <summary>
+    /// Kling's documented input-image limits (docs/upstream.md, "Validation": ≤ 10 MB, ≥ 300 px, 1:2.5 .. 2.5:1), and
+    /// the gateway's own largest side.
+    /// </summary>
+    public static readonly ImageRule FirstFrame = new(
+        MaxBytes: 10 * 1024 * 1024, MinSide: 300, MaxSide: ImageRule.LargestSide, MinAspect: 1 / 2.5, MaxAspect: 2.5);
 
     /// <summary>Tail frames and masks share the size limits; Kling does not repeat the aspect rule for them.</summary>
-    public static readonly ImageRule OtherImage = new(MaxBytes: 10 * 1024 * 1024, MinSide: 300, MinAspect: null, MaxAspect: null);
+    public static readonly ImageRule OtherImage = new(
+        MaxBytes: 10 * 1024 * 1024, MinSide: 300, MaxSide: ImageRule.LargestSide, MinAspect: null, MaxAspect: null);
 
     public static readonly IReadOnlyList<string> CameraTypes =
         ["simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"];
@@ -29,7 +34,7 @@ public static class ModelCatalog
     private static readonly FieldSpec ImageUrl = new(
         "image_url", FieldKind.Image,
         "The first frame: an absolute http(s) URL, or base64 JPEG/PNG data (bare or as a data:image/png|jpeg;base64, URI). " +
-        "At most 10 MB, at least 300 px on each side, aspect ratio between 1:2.5 and 2.5:1.",
+        "At most 10 MB, 300 to 16384 px on each side, aspect ratio between 1:2.5 and 2.5:1.",
         Required: true, Image: FirstFrame);
 
     private static readonly FieldSpec Prompt = new(
@@ -48,7 +53,7 @@ public static class ModelCatalog
 
     private static readonly FieldSpec TailImageUrl = new(
         "tail_image_url", FieldKind.Image,
-        "The last frame: an absolute http(s) URL or base64 JPEG/PNG data. At most 10 MB, at least 300 px on each side.",
+        "The last frame: an absolute http(s) URL or base64 JPEG/PNG data. At most 10 MB, 300 to 16384 px on each side.",
         Image: OtherImage, Noun: "tail frame");
 
     private static FieldSpec StaticMask(string? warning) => new(
@@ -78,8 +83,8 @@ public static class ModelCatalog
         AllowedValues: ["image-to-video"], Routes: [CreateRoute.Legacy]);
 
     private static readonly FieldSpec ExternalTaskId = new(
-        "external_task_id", FieldKind.Text, "Legacy route only: the caller's own task id, kept with the generation.",
-        MaxLength: 256, Routes: [CreateRoute.Legacy]);
+        "external_task_id", FieldKind.Text, "Legacy route only: the caller's own task id, kept with the generation. No control characters.",
+        MaxLength: 256, Routes: [CreateRoute.Legacy], Printable: true);
 
     /// <summary>Kling v1 does a tail frame or motion brush only at 5 s (RESEARCH.md §10, capability map).</summary>
     private static readonly DurationLimit V1FiveSecondsOnly =
@@ -192,6 +197,7 @@ public enum FieldKind
 /// <param name="Routes">The create routes that take this field; null means every route.</param>
 /// <param name="IgnoredWarning">Set where the upstream takes the field but the model ignores it: accepted with this warning.</param>
 /// <param name="Noun">What the field gives, in words ("tail frame"), for telling a caller that a model has none.</param>
+/// <param name="Printable">Text that is an identifier: no control characters (a line break in an id forges log lines and headers wherever it goes).</param>
 public sealed record FieldSpec(
     string Name,
     FieldKind Kind,
@@ -207,14 +213,22 @@ public sealed record FieldSpec(
     ImageRule? Image = null,
     IReadOnlyList<CreateRoute>? Routes = null,
     string? IgnoredWarning = null,
-    string? Noun = null)
+    string? Noun = null,
+    bool Printable = false)
 {
     public bool AcceptedOn(CreateRoute route) => Routes is null || Routes.Contains(route);
 }
 
 /// <summary>Limits on base64 image data, read from the image header without decoding pixels.</summary>
-public sealed record ImageRule(long MaxBytes, int MinSide, double? MinAspect, double? MaxAspect)
+public sealed record ImageRule(long MaxBytes, int MinSide, int MaxSide, double? MinAspect, double? MaxAspect)
 {
+    /// <summary>
+    /// The longest side the gateway takes. Kling documents none (docs/upstream.md, "Validation"); its videos are at
+    /// most 1080p, and 16384 px is the texture limit of current GPUs and about the largest image common decoders
+    /// accept (WebP's own limit is 16383), so no real first frame is refused while a header claiming 2147483647 px is.
+    /// </summary>
+    public const int LargestSide = 16384;
+
     /// <summary>Accepted formats (Kling: .jpg/.jpeg/.png).</summary>
     public static readonly IReadOnlyList<string> Formats = ["jpeg", "png"];
 }

@@ -134,7 +134,7 @@ public sealed record FieldResource(
         field.AllowedValues,
         field.IgnoreCase ? true : null,
         field.Default,
-        field.Image is { } rule ? new ImageRuleResource(ImageRule.Formats, rule.MaxBytes, rule.MinSide, rule.MinAspect, rule.MaxAspect) : null,
+        field.Image is { } rule ? new ImageRuleResource(ImageRule.Formats, rule.MaxBytes, rule.MinSide, rule.MaxSide, rule.MinAspect, rule.MaxAspect) : null,
         field.Routes?.Select(r => r.ToString().ToLowerInvariant()).ToList(),
         field.IgnoredWarning,
         field.Kind == FieldKind.CameraControl ? ModelCatalog.CameraConfigKeys : null);
@@ -161,9 +161,10 @@ public sealed record FieldResource(
 /// <param name="Formats">Accepted formats.</param>
 /// <param name="MaxBytes">Largest decoded size.</param>
 /// <param name="MinSide">Smallest width and height in pixels.</param>
+/// <param name="MaxSide">Largest width and height in pixels.</param>
 /// <param name="MinAspect">Smallest width/height ratio, when limited.</param>
 /// <param name="MaxAspect">Largest width/height ratio, when limited.</param>
-public sealed record ImageRuleResource(IReadOnlyList<string> Formats, long MaxBytes, int MinSide, double? MinAspect, double? MaxAspect);
+public sealed record ImageRuleResource(IReadOnlyList<string> Formats, long MaxBytes, int MinSide, int MaxSide, double? MinAspect, double? MaxAspect);
 
 /// <summary>Fields that restrict the duration when present.</summary>
 /// <param name="Fields">The fields.</param>

@@ -12,9 +12,15 @@ namespace KlingGateway.Upstream;
 /// </summary>
 public sealed class UpstreamFaults(IOptions<AimlApiOptions> options)
 {
-    /// <summary>The catalog's problem for a fault, and this occurrence's detail.</summary>
-    public static (ProblemType Problem, string Detail) Describe(UpstreamFault fault) => fault.Kind switch
+    /// <summary>The catalog's problem for a fault of a call of <paramref name="operation"/>, and this occurrence's detail.</summary>
+    public static (ProblemType Problem, string Detail) Describe(UpstreamFault fault, UpstreamOperation operation = UpstreamOperation.Create) => fault.Kind switch
     {
+        // A status read carries nothing of the caller's but the gateway's own id for the generation: when the upstream
+        // refuses it, the fault is between the gateway and the upstream (docs/upstream.md, "Errors").
+        UpstreamFaultKind.BadRequest when operation == UpstreamOperation.Fetch => (ProblemCatalog.UpstreamRefusedFetch,
+            "The AI/ML API refused the gateway's status request for this generation" +
+            (fault.Message is { Length: > 0 } refusal ? $" ({refusal})" : "") +
+            ". Your request was fine; an operator should check the gateway's log. Retry later."),
         UpstreamFaultKind.ConnectFailure => (ProblemCatalog.UpstreamUnreachable,
             "The gateway could not connect to the AI/ML API. Try again shortly."),
         UpstreamFaultKind.Timeout => (ProblemCatalog.UpstreamTimeout, fault.Message ?? "The AI/ML API did not answer in time."),
@@ -35,9 +41,10 @@ public sealed class UpstreamFaults(IOptions<AimlApiOptions> options)
     };
 
     /// <summary>The problem answer for a fault; sets Retry-After on <paramref name="response"/> where one applies.</summary>
-    public ProblemHttpResult ToProblem(HttpResponse response, UpstreamFault fault, string? generationId = null)
+    public ProblemHttpResult ToProblem(
+        HttpResponse response, UpstreamFault fault, string? generationId = null, UpstreamOperation operation = UpstreamOperation.Create)
     {
-        var (problem, detail) = Describe(fault);
+        var (problem, detail) = Describe(fault, operation);
         if (fault.Kind is UpstreamFaultKind.RateLimited or UpstreamFaultKind.Unavailable)
         {
             var seconds = fault.RetryAfter is { } wait ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : options.Value.DefaultRetryAfterSeconds;
@@ -57,4 +64,14 @@ public sealed class UpstreamFaults(IOptions<AimlApiOptions> options)
 
         return problem.Result(detail, extensions);
     }
+}
+
+/// <summary>Which upstream call failed: the answer to a fault depends on it.</summary>
+public enum UpstreamOperation
+{
+    /// <summary>A create, carrying the caller's body.</summary>
+    Create,
+
+    /// <summary>A status read of a generation the gateway created.</summary>
+    Fetch,
 }

@@ -20,6 +20,7 @@ public sealed class ModelsApiTests(GatewayFactory gateway) : IClassFixture<Gatew
             var imageUrl = model.GetProperty("fields").EnumerateArray().Single(f => f.GetProperty("name").GetString() == "image_url");
             Assert.True(imageUrl.GetProperty("required").GetBoolean());
             Assert.Equal(300, imageUrl.GetProperty("image").GetProperty("min_side").GetInt32());
+            Assert.Equal(16384, imageUrl.GetProperty("image").GetProperty("max_side").GetInt32());
         }
     }
 

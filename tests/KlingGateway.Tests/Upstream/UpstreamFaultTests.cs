@@ -115,6 +115,7 @@ public sealed class UpstreamFaultTests(GatewayFactory gateway) : IClassFixture<G
     }
 
     [Theory]
+    [InlineData("fetch=400", 502, "upstream_refused_fetch")]
     [InlineData("fetch=500", 502, "upstream_error")]
     [InlineData("fetch=429", 429, "upstream_rate_limited")]
     [InlineData("fetch=404", 502, "upstream_not_found")]

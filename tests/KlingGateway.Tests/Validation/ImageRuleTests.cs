@@ -54,6 +54,29 @@ public sealed class ImageRuleTests
 
     [Theory]
     [MemberData(nameof(ImageFields))]
+    public void SideOver16384Px_IsAFault(string model, string key, string template)
+    {
+        _ = model;
+        WithImage(template, TestImages.Base64(TestImages.Png(16385, 16384)))
+            .AssertError(key, "must be at most 16384 px on each side", "this image is 16385×16384");
+        WithImage(template, TestImages.Base64(TestImages.Jpeg(20000, 8000)))
+            .AssertError(key, "at most 16384 px", "20000×8000");
+        WithImage(template, TestImages.Base64(TestImages.Png(16384, 16384))).AssertNoErrors();
+    }
+
+    [Theory]
+    [MemberData(nameof(ImageFields))]
+    public void HeaderAloneOrUnsafeUrl_IsAFault(string model, string key, string template)
+    {
+        _ = model;
+        WithImage(template, TestImages.Base64(TestImages.PngHeaderOnly(int.MaxValue, int.MaxValue)))
+            .AssertError(key, "a header alone");
+        WithImage(template, "https://example.com/a.png\\r\\nX-Injected: 1")
+            .AssertError(key, "no whitespace, control character or backslash", "U+000D");
+    }
+
+    [Theory]
+    [MemberData(nameof(ImageFields))]
     public void NotJpegOrPng_IsAFaultNamingTheFormat(string model, string key, string template)
     {
         _ = model;

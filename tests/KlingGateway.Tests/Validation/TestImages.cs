@@ -4,25 +4,90 @@ using System.Text;
 namespace KlingGateway.Tests.Validation;
 
 /// <summary>
-/// Real image headers of chosen dimensions and size, with no pixel data: the gateway reads headers only.
+/// Images of chosen dimensions and size whose structure is whole (a PNG's IHDR, IDAT and IEND; a JPEG's frame header,
+/// scan and end marker) with filler where the pixels would be: the gateway walks the structure and checks the data is
+/// large enough for the pixels claimed, but never decodes them.
 /// </summary>
 internal static class TestImages
 {
-    /// <summary>PNG signature and IHDR chunk, zero-padded to <paramref name="totalBytes"/> when given.</summary>
+    /// <summary>
+    /// An 8-bit RGB PNG: signature, IHDR, one IDAT of filler at least as large as deflate would need for the pixels
+    /// (1 byte per 1032), IEND; the IDAT grows to make <paramref name="totalBytes"/> when given.
+    /// </summary>
     public static byte[] Png(int width, int height, int totalBytes = 0)
     {
-        var header = new List<byte> { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A };
-        header.AddRange(BigEndian32(13));
-        header.AddRange("IHDR"u8.ToArray());
-        header.AddRange(BigEndian32(width));
-        header.AddRange(BigEndian32(height));
-        header.AddRange([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, adaptive filtering, no interlace
-        header.AddRange([0, 0, 0, 0]);    // CRC: not checked by a header reader
-        return Pad(header, totalBytes);
+        var bytes = new List<byte>(PngHeaderOnly(width, height));
+        var least = (int)Math.Min(int.MaxValue / 2, (long)width * height * 3 / 1032 + 1);
+        var idat = Math.Max(least, totalBytes - bytes.Count - 12 - 12);
+        AddChunk(bytes, "IDAT", new byte[idat]);
+        AddChunk(bytes, "IEND", []);
+        return [.. bytes];
     }
 
-    /// <summary>SOI, APP0 (JFIF), an optional large APP1, SOF0 with the dimensions, padding, EOI.</summary>
-    public static byte[] Jpeg(int width, int height, int totalBytes = 0, int app1Bytes = 0, byte sofMarker = 0xC0)
+    /// <summary>A PNG signature and IHDR alone (33 bytes): a header claiming any size, with no image data.</summary>
+    public static byte[] PngHeaderOnly(int width, int height, byte bitDepth = 8, byte colourType = 2)
+    {
+        var header = new List<byte> { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A };
+        AddChunk(header, "IHDR", [.. BigEndian32(width), .. BigEndian32(height), bitDepth, colourType, 0, 0, 0]);
+        return [.. header];
+    }
+
+    /// <summary>A PNG with its IHDR and one IDAT of <paramref name="idatBytes"/> but no IEND: cut off in transit.</summary>
+    public static byte[] PngTruncated(int width, int height, int idatBytes)
+    {
+        var bytes = new List<byte>(PngHeaderOnly(width, height));
+        AddChunk(bytes, "IDAT", new byte[idatBytes]);
+        return [.. bytes];
+    }
+
+    /// <summary>A PNG whose single IDAT holds <paramref name="idatBytes"/>, whatever the pixels claimed need.</summary>
+    public static byte[] PngWithData(int width, int height, int idatBytes)
+    {
+        var bytes = new List<byte>(PngHeaderOnly(width, height));
+        AddChunk(bytes, "IDAT", new byte[idatBytes]);
+        AddChunk(bytes, "IEND", []);
+        return [.. bytes];
+    }
+
+    /// <summary>
+    /// SOI, APP0 (JFIF), optional large APP1 segments, DQT, a frame header (<paramref name="sofMarker"/>) with the
+    /// dimensions, a scan (SOS) of filler at least one bit per 8×8 block, grown to make <paramref name="totalBytes"/>
+    /// when given, and EOI.
+    /// </summary>
+    public static byte[] Jpeg(int width, int height, int totalBytes = 0, int app1Bytes = 0, byte sofMarker = 0xC0) =>
+        JpegOf(width, height, totalBytes, app1Bytes, sofMarker, scanBytes: null, end: true);
+
+    /// <summary>A JPEG whose scan holds <paramref name="scanBytes"/>, whatever the pixels claimed need.</summary>
+    public static byte[] JpegWithScan(int width, int height, int scanBytes, byte sofMarker = 0xC0) =>
+        JpegOf(width, height, 0, 0, sofMarker, scanBytes, end: true);
+
+    /// <summary>A JPEG cut off inside its scan: no EOI.</summary>
+    public static byte[] JpegTruncated(int width, int height) => JpegOf(width, height, 0, 0, 0xC0, scanBytes: null, end: false);
+
+    /// <summary>SOI, APP0, DQT, a frame header and EOI: a header claiming any size, with no scan.</summary>
+    public static byte[] JpegHeaderOnly(int width, int height)
+    {
+        var bytes = JpegHead(width, height, 0, 0xC0);
+        bytes.AddRange([0xFF, 0xD9]);
+        return [.. bytes];
+    }
+
+    private static byte[] JpegOf(int width, int height, int totalBytes, int app1Bytes, byte sofMarker, int? scanBytes, bool end)
+    {
+        var bytes = JpegHead(width, height, app1Bytes, sofMarker);
+        bytes.AddRange([0xFF, 0xDA, 0x00, 0x0C, 0x03, 0x01, 0x00, 0x02, 0x11, 0x03, 0x11, 0x00, 0x3F, 0x00]); // SOS, 3 components
+        var least = (int)((long)((width + 7) / 8) * ((height + 7) / 8) / 8 + 1);
+        var scan = scanBytes ?? Math.Max(least, totalBytes - bytes.Count - 2);
+        bytes.AddRange(new byte[scan]);
+        if (end)
+        {
+            bytes.AddRange([0xFF, 0xD9]);
+        }
+
+        return [.. bytes];
+    }
+
+    private static List<byte> JpegHead(int width, int height, int app1Bytes, byte sofMarker)
     {
         var bytes = new List<byte> { 0xFF, 0xD8 };
         bytes.AddRange([0xFF, 0xE0, 0x00, 0x10, (byte)'J', (byte)'F', (byte)'I', (byte)'F', 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00]);
@@ -42,8 +107,15 @@ internal static class TestImages
         bytes.AddRange(BigEndian16(height));
         bytes.AddRange(BigEndian16(width));
         bytes.AddRange([0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01]);
-        var padded = Pad(bytes, totalBytes == 0 ? 0 : totalBytes - 2);
-        return [.. padded, 0xFF, 0xD9];
+        return bytes;
+    }
+
+    private static void AddChunk(List<byte> bytes, string type, byte[] data)
+    {
+        bytes.AddRange(BigEndian32(data.Length));
+        bytes.AddRange(Encoding.ASCII.GetBytes(type));
+        bytes.AddRange(data);
+        bytes.AddRange([0, 0, 0, 0]); // CRC: not checked by the gateway
     }
 
     /// <summary>A JPEG that reaches its scan data without any frame header.</summary>
