@@ -168,9 +168,9 @@ public abstract partial class SqlLedgerStore : IGenerationStore, ILedgerAccounti
 
     /// <summary>
     /// The one place a generation's change after its create is written (the create's answer, refreshes, the watchdog,
-    /// downloads, retention): one statement in one transaction (<see cref="WriteTransactionAsync{T}"/>). A row that
-    /// reports the change (an event log, a webhook outbox) is inserted here, on the same connection and transaction, so
-    /// it commits with the change or not at all; <paramref name="change"/> says what happened and the version it took.
+    /// downloads, retention): one transaction (<see cref="WriteTransactionAsync{T}"/>) with the update and, for a change a
+    /// caller can see, its event and webhook deliveries (<c>Events/LedgerEvents.cs</c>), so they commit with the change or
+    /// not at all. After the commit, this process's readers of the event log are woken (<see cref="Feed"/>).
     /// </summary>
     public async Task<Generation?> RecordChangeAsync(GenerationChange change, CancellationToken cancellationToken)
     {
@@ -191,9 +191,9 @@ public abstract partial class SqlLedgerStore : IGenerationStore, ILedgerAccounti
     /// <summary>
     /// The statement of <see cref="RecordChangeAsync"/>, on a write's connection and transaction: every change of a
     /// generation after its create ends here, the interrupted creates and billing the settlement worker settles
-    /// included. This is the seam for a row that reports the change (an event log, a webhook outbox): insert it here,
-    /// after the update, on the same connection and transaction, when the update wrote a row; <paramref name="change"/>'s
-    /// kind says what happened and the returned generation carries the version it took.
+    /// included. After the update, on the same connection and transaction, a visible change's event and webhook deliveries
+    /// are inserted (<paramref name="pending"/>, made before the write, or here when the change was computed inside the
+    /// transaction); the returned generation carries the version it took, which is the event's.
     /// </summary>
     private async Task<Generation?> WriteChangeAsync(
         DbConnection connection, DbTransaction? transaction, GenerationChange change, CancellationToken cancellationToken,

@@ -139,8 +139,9 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     private SqliteConnection? _writer;
     private readonly Dictionary<string, SqliteCommand> _writerStatements = new(StringComparer.Ordinal);
 
-    // The writes' statements are constants; a bound keeps a statement built per call from growing the cache.
-    private const int MaxWriterStatements = 32;
+    // The writes' statements are constants; a bound keeps a statement built per call from growing the cache. Room for the
+    // ledger's, the event log's and the webhook outbox's.
+    private const int MaxWriterStatements = 64;
 
     // Checkpoints. SQLite's automatic checkpoint runs in the commit that crosses its bound (1,000 WAL pages by default),
     // so one group (and every write queued behind it) waited while the WAL was copied into the file: most of the

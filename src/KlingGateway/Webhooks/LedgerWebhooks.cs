@@ -17,6 +17,8 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
 
     public async Task<IReadOnlyList<DueTarget>> FindDueTargetsAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
+        // Only deliveries that could be claimed now count: one waiting behind an earlier event of its generation does
+        // not, so targets held up by a retrying receiver never crowd out the others in the first page.
         await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = """
@@ -24,6 +26,10 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
             FROM webhook_deliveries d
             LEFT JOIN webhook_targets_disabled x ON x.owner_client = d.owner_client AND x.target = d.target
             WHERE d.state = 'pending' AND d.next_attempt_at <= @now
+              AND NOT EXISTS (
+                  SELECT 1 FROM webhook_deliveries e
+                  WHERE e.state = 'pending' AND e.generation_id = d.generation_id AND e.target = d.target
+                    AND e.owner_client = d.owner_client AND e.event_seq < d.event_seq)
             GROUP BY d.owner_client, d.target
             ORDER BY MIN(d.next_attempt_at)
             LIMIT @limit;
