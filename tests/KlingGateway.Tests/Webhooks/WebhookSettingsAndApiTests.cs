@@ -4,6 +4,7 @@ using System.Text.Json;
 using KlingGateway.Tests.Access;
 using KlingGateway.Tests.Lifecycle;
 using KlingGateway.Webhooks;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace KlingGateway.Tests.Webhooks;
@@ -52,11 +53,17 @@ public sealed class WebhookSettingsAndApiTests : IAsyncLifetime
         var beta = AccessHosts.Client(gateway, AccessHosts.BetaKey);
         var admin = AccessHosts.Client(gateway, AccessHosts.AdminKey);
 
+        using var metrics = new MetricRecorder(gateway.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
         var alphaId = await AccessHosts.CreatedIdAsync(alpha, AccessHosts.Body(directives: "queued=3600"));
         var betaId = await AccessHosts.CreatedIdAsync(beta, AccessHosts.Body(directives: "queued=3600"));
         var alphaDeliveries = await LifecycleHelpers.WaitForAsync<List<JsonElement>>(async () => await ItemsAsync(alpha, "state=delivered"), items => items.Count >= 2, "alpha's two deliveries");
         var betaPending = await LifecycleHelpers.WaitForAsync<List<JsonElement>>(async () => await ItemsAsync(beta, "state=pending"),
             items => items.Count >= 2 && items.Any(i => i.GetProperty("attempts").GetInt32() == 1), "beta's first attempt");
+
+        // The outbox's depth is beta's two, read from the ledger every few seconds; alpha's went out in well under a second.
+        await LifecycleHelpers.WaitForAsync(() => Task.FromResult<double?>(metrics.Observe("kling_gateway.webhook.outbox_depth")),
+            depth => depth == 2, "the outbox depth gauge to show beta's two");
+        Assert.True(metrics.Sum("kling_gateway.webhook.delivery_latency") > 0);
 
         // Each caller sees its own; an admin sees all; another's is the same 404 as an unknown id.
         Assert.All(alphaDeliveries, d => Assert.Equal(alphaId, d.GetProperty("generation_id").GetString()));
