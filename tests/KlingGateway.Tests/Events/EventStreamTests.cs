@@ -156,14 +156,18 @@ public sealed class EventStreamTests : IAsyncLifetime
             streams.Add(stream);
         }
 
+        using var metrics = new Lifecycle.MetricRecorder(gateway.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
         var before = gateway.Simulator.FetchCount(upstreamId);
         var watch = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(2));
         var fetches = gateway.Simulator.FetchCount(upstreamId) - before;
         var intervals = (int)(watch.Elapsed / TimeSpan.FromMilliseconds(250)) + 1;
 
-        // The background refresh alone: one fetch per interval at most, whatever the number of followers.
+        // The background refresh alone: one fetch per interval at most, whatever the number of followers, and the
+        // followers read nothing through the status path (which is what a stream polling it would do).
         Assert.InRange(fetches, 1, intervals);
+        Assert.Equal(0, metrics.Sum("kling_gateway.generation.status_reads"));
+        Assert.True(metrics.Sum("kling_gateway.generation.refreshes", ("trigger", "worker")) >= 1);
         foreach (var stream in streams)
         {
             await stream.DisposeAsync();
