@@ -134,7 +134,11 @@ public sealed class AcceptHeaderTests(AcceptHeaderTests.Gateway gateway) : IClas
     }
 }
 
-/// <summary>The exception path: a ledger that has gone away is a 500 problem with its catalog code, whatever the Accept.</summary>
+/// <summary>
+/// The exception path: a ledger that has gone away (its directory deleted under a running gateway) is a 503
+/// ledger_unavailable problem with Retry-After, whatever the Accept; the caller is told to retry, not that the
+/// gateway broke.
+/// </summary>
 [Collection(nameof(HostileCollection))]
 public sealed class ExceptionAcceptTests(ExceptionAcceptTests.Gateway gateway) : IClassFixture<ExceptionAcceptTests.Gateway>
 {
@@ -142,13 +146,14 @@ public sealed class ExceptionAcceptTests(ExceptionAcceptTests.Gateway gateway) :
 
     [Theory]
     [MemberData(nameof(Accepts))]
-    public async Task AnException_IsA500ProblemWhateverTheAccept(int accept)
+    public async Task AnUnavailableLedger_IsA503ProblemWhateverTheAccept(int accept)
     {
         List<KeyValuePair<string, string>> headers = AcceptHeaderTests.Accepts[accept] is { } value ? [new("Accept", value)] : [];
 
         var response = await RawHttp.SendAsync(gateway.Address, RawHttp.Head("GET", "/v1/generations", headers));
 
-        await AcceptHeaderTests.AssertProblemAsync(response, 500, "internal_error");
+        await AcceptHeaderTests.AssertProblemAsync(response, 503, "ledger_unavailable");
+        Assert.Equal("5", response!.Header("Retry-After"));
     }
 
     /// <summary>A gateway whose ledger directory is deleted once it has started.</summary>
