@@ -16,6 +16,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -36,6 +37,18 @@ KEY = "bench-key-" + os.urandom(8).hex()
 BIG_PAYLOAD_BYTES = 7 * 1000 * 1000  # the base64 text of the image, about 7 MB
 VIDEO_BYTES = 20 * 1024 * 1024  # the stored video the range reads go through
 REFRESH_INTERVAL_S = 5.0  # Generations:StatusRefreshInterval's default, which the gateway runs with
+SSE_TARGET_P99_MS = 250  # a status change reaches the last of 10,000 subscribers of one generation within this (p99)
+
+
+def raise_fd_limit(wanted):
+    """Every event stream is a socket on both sides: lift the soft limit (children inherit it) as far as the hard one
+    allows, and say so when that is short of what the fan-out needs."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        print(f"bench: warning: open files are limited to {target}; the fan-out needs about {wanted}", file=sys.stderr)
 
 
 def free_port():
@@ -237,7 +250,10 @@ class Bench:
                       ASPNETCORE_URLS=self.gw,
                       # Where client authentication and limits exist: anonymous and unlimited, so the figures are
                       # the proxy path's own. Ignored by builds without them.
-                      Auth__AllowAnonymous="true", Auth__Defaults__RequestsPerMinute="0", Auth__Defaults__MaxInFlight="0")
+                      Auth__AllowAnonymous="true", Auth__Defaults__RequestsPerMinute="0", Auth__Defaults__MaxInFlight="0",
+                      # Room for the fan-out's subscribers, all of one (anonymous) client.
+                      Events__MaxSubscribers=str(max(10000, 2 * self.args.sse)),
+                      Events__MaxSubscribersPerClient=str(max(10000, 2 * self.args.sse)))
         # Run from its publish folder, as a container would: that folder is the content root.
         self.gateway = self.start("gateway", [dotnet, os.path.join(self.out, "gateway", "KlingGateway.dll")], gw_env,
                                   cwd=os.path.join(self.out, "gateway"))
@@ -405,6 +421,51 @@ http {{
         record["throughput_vs_nginx"] = round(record["saturation"]["gateway"]["bytes_per_s"] / nginx_rate, 2) if nginx_rate else None
         self.results["scenarios"]["range_reads"] = record
 
+    def sse_fanout(self, subscribers):
+        """(g) `subscribers` event streams of one generation on this one gateway: from each status change to each
+        subscriber's event (p50, p99, and the last subscriber's), the gateway's memory per 1,000 open streams, and the
+        upstream fetches of that generation against one nobody follows (the streams must add none)."""
+        print(f"bench: scenario sse_fanout: (g) {subscribers} subscribers of one generation", flush=True)
+        # Queued long enough for every subscriber to connect first; then processing, then succeeded.
+        queued = 20 + subscribers // 400
+        followed, followed_up = self.create_through_gateway(f"Followed [sim:queued={queued},generating=5]")
+        alone, alone_up = self.create_through_gateway(f"Followed by nobody [sim:queued={queued},generating=5]")
+        pid = self.gateway.pid
+        rss_before = proc_status(pid)["VmRSS"]
+        out = os.path.join(self.work, "sse-fanout.json")
+        client = subprocess.Popen(
+            [shutil.which("dotnet"), os.path.join(self.out, "sse-fanout", "SseFanout.dll"), self.gw,
+             f"/v1/generations/{followed}/events", str(subscribers), str(queued + 120), out],
+            stdout=subprocess.PIPE, text=True, start_new_session=True)
+        ready_line = client.stdout.readline().strip()
+        rss_connected = proc_status(pid)["VmRSS"]
+        print(f"  load client: {ready_line}; gateway RSS {rss_before / 2**20:.0f} MB before, {rss_connected / 2**20:.0f} MB with the streams open",
+              flush=True)
+        client.wait(timeout=queued + 180)
+        with open(out) as f:
+            fanout = json.load(f)
+        fetch = lambda up: http("GET", self.sim + "/_simulator/generations/fetch-count?generation_id=" + urllib.parse.quote(up, safe=""))[1]["fetches"]
+        events = fanout["events"]
+        changes = [e for e in ("generation.processing", "generation.succeeded") if e in events]
+        record = {
+            "title": f"(g) {subscribers} event-stream subscribers of one generation, one gateway",
+            "subscribers": subscribers, "opened": fanout["opened"], "failed": fanout["failed"],
+            "ended_by_server": fanout["ended_by_server"], "errors": fanout["errors"], "events": events,
+            "change_p50_ms": max((events[e]["p50_ms"] for e in changes), default=None),
+            "change_p99_ms": max((events[e]["p99_ms"] for e in changes), default=None),
+            "change_last_subscriber_ms": max((events[e]["max_ms"] for e in changes), default=None),
+            "rss_before": rss_before, "rss_connected": rss_connected,
+            "rss_per_1000_subscribers": round((rss_connected - rss_before) / max(1, fanout["opened"]) * 1000),
+            "upstream_fetches_followed": fetch(followed_up), "upstream_fetches_alone": fetch(alone_up),
+        }
+        for name in changes:
+            e = events[name]
+            print(f"  {name}: reached {e['subscribers_reached']} of {fanout['opened']}, p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms,"
+                  f" last {e['max_ms']} ms", flush=True)
+        print(f"  {record['rss_per_1000_subscribers'] / 2**20:.1f} MB per 1,000 subscribers; upstream fetches: followed "
+              f"{record['upstream_fetches_followed']}, alone {record['upstream_fetches_alone']}", flush=True)
+        self.results["scenarios"]["sse_fanout"] = record
+
     # measurements ---------------------------------------------------------------
     def targets(self, scenario):
         auth = [f"Authorization: Bearer {KEY}"]
@@ -531,6 +592,8 @@ http {{
                 self.scenario("big_create", "(d) create carrying a 7 MB base64 PNG, 4 at a time", 4, [])
             if wanted("range_reads"):
                 self.range_reads()
+            if wanted("sse_fanout"):
+                self.sse_fanout(self.args.sse)
             # Last: its generations stay in flight, and the worker refreshes them for the rest of the run.
             if wanted("inflight"):
                 self.inflight_refresh(self.args.inflight)
@@ -592,6 +655,7 @@ def summary(results):
         "inflight_fetch_rate_vs_expected": s.get("inflight", {}).get("rate_vs_expected"),
         "inflight_cpu_us_per_refresh": s.get("inflight", {}).get("gateway_cpu_us_per_refresh"),
         "range_throughput_vs_nginx": s.get("range_reads", {}).get("throughput_vs_nginx"),
+        "sse_change_p99_ms": s.get("sse_fanout", {}).get("change_p99_ms"),
     }
 
 
@@ -679,7 +743,7 @@ def markdown(results, baseline, findings):
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, record in s.items():
-        if name in ("inflight", "range_reads"):
+        if name in ("inflight", "range_reads", "sse_fanout"):
             continue
         for target in [t for t in PATHS if t in record["saturation"]]:
             sat = record["saturation"][target]
@@ -730,6 +794,19 @@ def markdown(results, baseline, findings):
         for target, r in f["saturation"].items():
             lines.append(f"| {target} | {r['rps']:.0f} | {r['bytes_per_s'] / 1e6:.1f} | {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} |"
                          f" {fmt(r.get('gateway_cpu_us_per_request'), 0)} |")
+    g = s.get("sse_fanout")
+    if g:
+        lines += ["", "### Event streams", "",
+                  f"(g) {g['opened']} of {g['subscribers']} subscribers of one generation held open on one gateway ({g['failed']} refused"
+                  f" or failed): from the gateway recording a status change to each subscriber's event, by change:", "",
+                  "| event | subscribers reached | p50 ms | p90 ms | p99 ms | last subscriber ms |", "|---|---:|---:|---:|---:|---:|"]
+        for name, e in g["events"].items():
+            lines.append(f"| {name} | {e['subscribers_reached']} | {e['p50_ms']} | {e['p90_ms']} | {e['p99_ms']} | {e['max_ms']} |")
+        lines += ["", f"The gateway's RSS grew by {g['rss_per_1000_subscribers'] / 2**20:.1f} MB per 1,000 open streams "
+                      f"({g['rss_before'] / 2**20:.0f} MB before, {g['rss_connected'] / 2**20:.0f} MB with them open). Upstream "
+                      f"fetches of the followed generation: {g['upstream_fetches_followed']}; of one created with it that nobody "
+                      f"followed: {g['upstream_fetches_alone']}. (`generation.video_stored` is measured from the success, so it "
+                      "includes the download.)"]
     sm = results["summary"]
     lines += ["", "## Targets", "",
               "| target | measured | met |", "|---|---:|---|",
@@ -744,6 +821,8 @@ def markdown(results, baseline, findings):
               f"| (e) fetch rate = in-flight ÷ interval (within 10%) | {fmt(sm.get('inflight_fetch_rate_vs_expected'))} × | "
               f"{yes(abs(1 - sm['inflight_fetch_rate_vs_expected']), 0.1, le=True) if sm.get('inflight_fetch_rate_vs_expected') is not None else '–'} |",
               f"| (f) range-read throughput ≥ 80% of nginx | {fmt(sm.get('range_throughput_vs_nginx'))} × | {yes(sm.get('range_throughput_vs_nginx'), 0.8)} |",
+              f"| (g) status change to subscriber, p99 < {SSE_TARGET_P99_MS} ms | {fmt(sm.get('sse_change_p99_ms'), 0)} ms | "
+              f"{yes(sm.get('sse_change_p99_ms'), SSE_TARGET_P99_MS, le=True)} |",
               ]
     if results.get("failures"):
         lines += ["", "**Answers that were not 2xx (or transport errors) in this run**, which make those figures unfair:", ""]
@@ -810,10 +889,13 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="rewrite the docs from docs/benchmark-results.json")
     parser.add_argument("--only", help="a comma list of scenarios to run (create, status_done, status_busy, big_create, "
-                                       "range_reads, inflight); the results go to OUT/bench-partial.json, the docs stay")
+                                       "range_reads, sse_fanout, inflight); the results go to OUT/bench-partial.json, the docs stay")
     parser.add_argument("--seconds", type=int, help="seconds per measurement, instead of the mode's")
     parser.add_argument("--inflight", type=int, default=1000, help="generations in flight for the inflight scenario")
+    parser.add_argument("--sse", type=int, default=10000, help="event-stream subscribers for the sse_fanout scenario")
     args = parser.parse_args()
+    # Each subscriber is a socket in the load client and one in the gateway, and their processes inherit this limit.
+    raise_fd_limit(2 * args.sse + 4096)
     docs = os.path.join(ROOT, "docs")
     os.makedirs(docs, exist_ok=True)
     results_path = os.path.join(docs, "benchmark-results.json")

@@ -4,7 +4,7 @@
 #   bench/run.sh            full run (about 10 minutes): 15 s per measurement
 #   bench/run.sh --quick    quick run (under 3 minutes): 3 s per measurement
 #
-# It publishes the gateway, the simulator and the floor (bench/floor) in Release, starts the simulator in its
+# It publishes the gateway, the simulator, the floor (bench/floor) and the event-stream load client (bench/sse-fanout) in Release, starts the simulator in its
 # instant-answer mode, the gateway and the floor in Production against it, and nginx proxying to the same
 # simulator; then drives each with wrk (saturation, and a fixed offered rate through bench/paced.lua). It writes
 # docs/BENCHMARKS.md, docs/benchmark-added-latency.png and docs/benchmark-results.json, and ends with one "bench: ..." line. Every load goes to 127.0.0.1 only,
@@ -28,7 +28,7 @@ fi
 
 out=artifacts/bench
 mkdir -p "$out"
-echo "bench: publishing the gateway, the simulator and the floor (Release)"
+echo "bench: publishing the gateway, the simulator, the floor and the event-stream load client (Release)"
 dotnet publish src/KlingGateway -c Release -o "$out/gateway" --nologo -v quiet >"$out/publish.log" 2>&1 \
   || { cat "$out/publish.log"; exit 1; }
 dotnet publish src/KlingGateway.Simulator -c Release -o "$out/simulator" --nologo -v quiet >>"$out/publish.log" 2>&1 \
@@ -36,5 +36,12 @@ dotnet publish src/KlingGateway.Simulator -c Release -o "$out/simulator" --nolog
 # The floor: ASP.NET Core and HttpClient alone, forwarding creates (bench/floor/Program.cs).
 dotnet publish bench/floor -c Release -o "$out/floor" --nologo -v quiet >>"$out/publish.log" 2>&1 \
   || { cat "$out/publish.log"; exit 1; }
+# The event-stream load client: thousands of subscribers of one generation (bench/sse-fanout/Program.cs).
+dotnet publish bench/sse-fanout -c Release -o "$out/sse-fanout" --nologo -v quiet >>"$out/publish.log" 2>&1 \
+  || { cat "$out/publish.log"; exit 1; }
+
+# Every event-stream subscriber holds a socket in the load client and one in the gateway: raise the open-file limit
+# (bench.py lifts the soft limit as far as this hard one allows).
+ulimit -Hn 1048576 2>/dev/null || true
 
 exec /usr/bin/python3 bench/bench.py --out "$out" "$@"

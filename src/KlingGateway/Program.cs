@@ -1,4 +1,5 @@
 using KlingGateway.Access;
+using KlingGateway.Events;
 using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
 using KlingGateway.Lifecycle;
@@ -6,6 +7,7 @@ using KlingGateway.Models;
 using KlingGateway.Playground;
 using KlingGateway.Upstream;
 using KlingGateway.Videos;
+using KlingGateway.Webhooks;
 
 // A container health check (`dotnet KlingGateway.dll --probe`): answered before any host is built.
 if (Probe.IsRequested(args))
@@ -25,6 +27,8 @@ builder.Services.AddUpstream();
 builder.Services.AddGenerations(builder.Configuration);
 builder.Services.AddGenerationLifecycle();
 builder.Services.AddVideos();
+builder.Services.AddEvents();
+builder.Services.AddWebhooks();
 builder.Services.AddGatewayAccess();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
@@ -42,9 +46,11 @@ app.UseGatewayAccess();
 app.MapGet("/", PlaygroundEndpoints.Home).ExcludeFromDescription();
 app.MapModels();
 app.MapGenerations();
+app.MapGenerationEvents();
 app.MapVideoContent();
 app.MapCompatibleRoutes();
 app.MapUsage();
+app.MapWebhooks();
 app.MapGatewayHealthChecks();
 app.MapPlayground();
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using KlingGateway.Generations;
 using KlingGateway.Models;
+using KlingGateway.Webhooks;
 using Microsoft.Extensions.Options;
 
 namespace KlingGateway.Access;
@@ -80,6 +81,9 @@ public sealed class ClientOptions : ClientLimits
 
     /// <summary>Roles; <c>admin</c> sees every client's generations.</summary>
     public List<string> Roles { get; set; } = [];
+
+    /// <summary>Where the client's generations' events are delivered as signed webhooks (<c>Webhooks/</c>).</summary>
+    public ClientWebhookOptions? Webhooks { get; set; }
 }
 
 /// <summary>JWT bearer tokens from the company's identity provider.</summary>
@@ -205,6 +209,7 @@ public sealed class AuthOptionsValidator(IHostEnvironment environment) : IValida
             }
 
             ValidateLimits(client, $"{where}:{clientName}", prices, failures);
+            failures.AddRange(WebhookOptionsValidator.ValidateClient(client.Webhooks, $"{where}:{clientName}:Webhooks"));
         }
 
         return failures;

@@ -6,6 +6,7 @@ using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using KlingGateway.Upstream;
+using KlingGateway.Webhooks;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
@@ -27,11 +28,20 @@ public sealed partial class GuardedCreates(
     ClientDirectory clients,
     UpstreamFaults faults,
     IOptions<AimlApiOptions> upstreamOptions,
+    WebhookDirectory webhooks,
     TimeProvider time,
     IDiagnosticContext requestLog,
     ILoggerFactory loggerFactory)
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    /// <summary>
+    /// The callback URL a create may name: every event of the generation is also sent there as a signed webhook. A header,
+    /// not a body field: the body is the upstream's body for the model, checked against the model catalog (which refuses
+    /// unknown fields by name) and forwarded; a header is the gateway's own, never forwarded, and works on the compatible
+    /// routes too, where the body must stay the upstream's.
+    /// </summary>
+    public const string WebhookUrlHeader = "Webhook-Url";
 
     /// <summary>Set to <c>true</c> on an answer replayed from an <c>Idempotency-Key</c> (as Stripe names it).</summary>
     public const string IdempotentReplayedHeader = "Idempotent-Replayed";
@@ -60,17 +70,36 @@ public sealed partial class GuardedCreates(
             return Refuse(caller, request, images, ProblemCatalog.InvalidIdempotencyKey, keyFault);
         }
 
+        var callbacks = context.Request.Headers[WebhookUrlHeader];
+        string? webhookUrl = null;
+        if (callbacks.Count > 1)
+        {
+            return Refuse(caller, request, images, ProblemCatalog.InvalidWebhookUrl, "The request carries more than one Webhook-Url header; send at most one.");
+        }
+
+        if (callbacks.Count == 1)
+        {
+            webhookUrl = callbacks[0] ?? "";
+            if (!webhooks.IsAllowedCallback(caller.Client.Name, webhookUrl, out var reason))
+            {
+                return Refuse(caller, request, images, ProblemCatalog.InvalidWebhookUrl, reason);
+            }
+        }
+
+        // The callback is part of what the key stands for: the same key with another callback is another request.
+        var requestHash = RequestHash(request, webhookUrl);
         if (idempotencyKey is not null)
         {
-            var held = await HoldKeyAsync(caller, idempotencyKey, RequestHash(request), cancellationToken);
+            var held = await HoldKeyAsync(caller, idempotencyKey, requestHash, cancellationToken);
             if (held is not null)
             {
-                return await AnswerHeldKeyAsync(held, context, caller, request, images, cancellationToken);
+                return await AnswerHeldKeyAsync(held, requestHash, context, caller, request, images, cancellationToken);
             }
         }
 
         var model = request.Model ?? throw new InvalidOperationException("A validated request names a known model.");
-        var generation = generations.NewGeneration(request, context.ClientRequestId(), caller.Owner, clients.PricePerSecond(model));
+        var generation = generations.NewGeneration(request, context.ClientRequestId(), caller.Owner, clients.PricePerSecond(model))
+            with { WebhookUrl = webhookUrl };
         using var running = generations.TrackCreate(generation.Id);
         var now = time.GetUtcNow();
         var dayStart = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
@@ -188,9 +217,10 @@ public sealed partial class GuardedCreates(
     }
 
     private async Task<CreateAnswer> AnswerHeldKeyAsync(
-        IdempotencyRecord held, HttpContext context, Caller caller, GenerationRequest request, string images, CancellationToken cancellationToken)
+        IdempotencyRecord held, string requestHash, HttpContext context, Caller caller, GenerationRequest request, string images,
+        CancellationToken cancellationToken)
     {
-        if (held.RequestHash != RequestHash(request))
+        if (held.RequestHash != requestHash)
         {
             return Refuse(caller, request, images, ProblemCatalog.IdempotencyKeyReused,
                 "This Idempotency-Key was already used in the last 24 hours with a different request body. Use a new key for a new request.");
@@ -304,9 +334,13 @@ public sealed partial class GuardedCreates(
         return new CreateAnswer(null, problem.Result(detail));
     }
 
-    /// <summary>SHA-256 of the request summary (image data already reduced to hashes), so equal bodies compare equal.</summary>
-    private static string RequestHash(GenerationRequest request) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(request.Summary())));
+    /// <summary>
+    /// SHA-256 of the request summary (image data already reduced to hashes), so equal bodies compare equal, and of the
+    /// callback URL when there is one (a request without one hashes as it always has, so keys held across an upgrade match).
+    /// </summary>
+    private static string RequestHash(GenerationRequest request, string? webhookUrl) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
+            webhookUrl is null ? request.Summary() : $"{request.Summary()}\n{WebhookUrlHeader}: {webhookUrl}")));
 
     private static int? NullIfZero(int value) => value > 0 ? value : null;
 

@@ -106,6 +106,13 @@ public sealed record Generation
 
     /// <summary>The gateway's own copy of the video, once the generation succeeded with one; null when none is kept.</summary>
     public KeptVideo? Kept { get; init; }
+
+    /// <summary>
+    /// The callback URL the create named (<c>Webhook-Url</c>, checked against its client's allow-list), or null: every
+    /// event of the generation is also sent there as a signed webhook (<c>Webhooks/</c>). Fixed at insert.
+    /// </summary>
+    public string? WebhookUrl { get; init; }
+
     /// <summary>
     /// Whether the upstream billed a create whose outcome the gateway never learned from its answer (it timed out, the
     /// answer was unreadable, or the gateway stopped before it arrived): <see cref="GenerationBilling.Unknown"/> until
@@ -199,9 +206,11 @@ public sealed record GenerationOwner(string Client, string? User)
     /// <summary>The client name of callers without credentials, when <c>Auth:AllowAnonymous</c> lets them in.</summary>
     public const string AnonymousClient = "anonymous";
 
-    public bool Owns(Generation generation) =>
-        string.Equals(generation.OwnerClient, Client, StringComparison.Ordinal)
-        && string.Equals(generation.OwnerUser, User, StringComparison.Ordinal);
+    public bool Owns(Generation generation) => Owns(generation.OwnerClient, generation.OwnerUser);
+
+    /// <summary>Whether this is the owner <paramref name="client"/> and <paramref name="user"/> name (a webhook delivery's, say).</summary>
+    public bool Owns(string client, string? user) =>
+        string.Equals(client, Client, StringComparison.Ordinal) && string.Equals(user, User, StringComparison.Ordinal);
 }
 
 /// <summary>The finished video as the upstream described it.</summary>

@@ -9,7 +9,10 @@ public interface IGenerationStore
     /// <summary>Creates the schema or brings it up to date. Called once at start, before any other member; safe to repeat.</summary>
     Task InitializeAsync(CancellationToken cancellationToken);
 
-    /// <summary>Adds a new generation. Fails if the id is already there.</summary>
+    /// <summary>
+    /// Adds a new generation. Fails if the id is already there. Records no event: a create's admission
+    /// (<see cref="ILedgerAccounting.AdmitAsync"/>) inserts with its first event, <c>generation.queued</c>.
+    /// </summary>
     Task InsertAsync(Generation generation, CancellationToken cancellationToken);
 
     /// <summary>

@@ -106,17 +106,21 @@ public sealed partial class PostgresGenerationStore : SqlLedgerStore, IAsyncDisp
             value text NOT NULL
         );
         """,
+
+        // Version 4: the event log, the webhook outbox and the callback URL (Events/EventMigrations.cs).
+        Events.EventMigrations.Postgres,
     ];
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly ILogger<PostgresGenerationStore> _logger;
 
-    public PostgresGenerationStore(IOptions<LedgerOptions> options, ILogger<PostgresGenerationStore> logger)
-        : this(options.Value.ConnectionString ?? throw new InvalidOperationException("Ledger:ConnectionString is required for PostgreSQL."), logger)
+    public PostgresGenerationStore(IOptions<LedgerOptions> options, ILogger<PostgresGenerationStore> logger, Events.ChangeFeed? feed = null)
+        : this(options.Value.ConnectionString ?? throw new InvalidOperationException("Ledger:ConnectionString is required for PostgreSQL."), logger, feed)
     {
     }
 
-    internal PostgresGenerationStore(string connectionString, ILogger<PostgresGenerationStore> logger)
+    internal PostgresGenerationStore(string connectionString, ILogger<PostgresGenerationStore> logger, Events.ChangeFeed? feed = null)
+        : base(feed)
     {
         _logger = logger;
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
@@ -171,8 +175,48 @@ public sealed partial class PostgresGenerationStore : SqlLedgerStore, IAsyncDisp
             LogMigrationApplied(_logger, Target, step + 1);
         }
 
+        await using (var schema = connection.CreateCommand())
+        {
+            schema.Transaction = transaction;
+            schema.CommandText = "SELECT current_schema();";
+            NotifyChannel = ChannelFor((string?)await schema.ExecuteScalarAsync(cancellationToken) ?? "public");
+        }
+
         await transaction.CommitAsync(cancellationToken);
         LogLedgerReady(_logger, Target, SchemaVersion);
+    }
+
+    /// <summary>
+    /// The channel this ledger's events are announced on (<c>NOTIFY</c>, <see cref="Events.PostgresChangeListener"/>).
+    /// Channels are one namespace per database, while ledgers are one per schema: the schema is in the name, so two
+    /// ledgers in one database (a staging and a test gateway, or one schema per test) never hear each other. Set by
+    /// <see cref="InitializeAsync"/>.
+    /// </summary>
+    public string NotifyChannel { get; private set; } = ChannelFor("public");
+
+    // PostgreSQL cuts identifiers at 63 bytes (NAMEDATALEN - 1, https://www.postgresql.org/docs/15/sql-syntax-lexical.html):
+    // a longer schema name is replaced by a hash of it.
+    private static string ChannelFor(string schema)
+    {
+        const string prefix = "kling_gateway_events:";
+        var name = prefix + schema;
+        return System.Text.Encoding.UTF8.GetByteCount(name) <= 63
+            ? name
+            : prefix + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(schema)))[..32];
+    }
+
+    /// <summary>
+    /// <c>pg_notify</c> in the change's own transaction: PostgreSQL delivers it to every listener when, and only if, the
+    /// transaction commits (https://www.postgresql.org/docs/15/sql-notify.html). The payload is the event's sequence.
+    /// </summary>
+    protected override async Task NotifyAsync(DbConnection connection, DbTransaction? transaction, long sequence, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT pg_notify(@channel, @payload);";
+        Add(command, "@channel", NotifyChannel);
+        Add(command, "@payload", sequence.ToString(CultureInfo.InvariantCulture));
+        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public override async Task<bool> IsReachableAsync(CancellationToken cancellationToken)

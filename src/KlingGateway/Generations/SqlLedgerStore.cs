@@ -15,7 +15,7 @@ namespace KlingGateway.Generations;
 /// order is time order, a value reads back to the exact tick (the cursor compares ticks), and the first ten characters
 /// are the UTC day the usage report groups by. Money is stored as whole micro-dollars, so sums are exact.
 /// </remarks>
-public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILedgerSweeps
+public abstract partial class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILedgerSweeps
 {
     private const string TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
     private const decimal MicrosPerUsd = 1_000_000m;
@@ -30,7 +30,8 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
         upstream_request_id, billing,
         version, next_refresh_at, refresh_failures, deadline_passed_at,
         video_state, video_attempts, video_next_attempt_at, video_key, video_stored_size,
-        video_stored_type, video_sha256, video_stored_at, video_error
+        video_stored_type, video_sha256, video_stored_at, video_error,
+        webhook_url
         """;
 
     private const string SelectColumns = "SELECT " + Columns + "\nFROM generations";
@@ -47,7 +48,8 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
             @upstream_request_id, @billing,
             @version, @next_refresh_at, @refresh_failures, @deadline_passed_at,
             @video_state, @video_attempts, @video_next_attempt_at, @video_key, @video_stored_size,
-            @video_stored_type, @video_sha256, @video_stored_at, @video_error);
+            @video_stored_type, @video_sha256, @video_stored_at, @video_error,
+            @webhook_url);
         """;
 
     // What a change may write: what the upstream said, the refund, and the lifecycle's own columns. What the create
@@ -166,27 +168,36 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
 
     /// <summary>
     /// The one place a generation's change after its create is written (the create's answer, refreshes, the watchdog,
-    /// downloads, retention): one statement in one transaction (<see cref="WriteTransactionAsync{T}"/>). A row that
-    /// reports the change (an event log, a webhook outbox) is inserted here, on the same connection and transaction, so
-    /// it commits with the change or not at all; <paramref name="change"/> says what happened and the version it took.
+    /// downloads, retention): one transaction (<see cref="WriteTransactionAsync{T}"/>) with the update and, for a change a
+    /// caller can see, its event and webhook deliveries (<c>Events/LedgerEvents.cs</c>), so they commit with the change or
+    /// not at all. After the commit, this process's readers of the event log are woken (<see cref="Feed"/>).
     /// </summary>
     public async Task<Generation?> RecordChangeAsync(GenerationChange change, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(change);
 
-        return await WriteTransactionAsync((connection, transaction, token) => WriteChangeAsync(connection, transaction, change, token),
-            cancellationToken);
+        // The event is made before the write: the writer's transaction (one for every writer of a SQLite file) only inserts it.
+        var pending = change.IsVisible ? EventOf(change.Kind, change.Generation) : null;
+        var written = await WriteTransactionAsync(
+            (connection, transaction, token) => WriteChangeAsync(connection, transaction, change, token, pending), cancellationToken);
+        if (written is not null && pending is not null)
+        {
+            Feed?.Committed();
+        }
+
+        return written;
     }
 
     /// <summary>
     /// The statement of <see cref="RecordChangeAsync"/>, on a write's connection and transaction: every change of a
     /// generation after its create ends here, the interrupted creates and billing the settlement worker settles
-    /// included. This is the seam for a row that reports the change (an event log, a webhook outbox): insert it here,
-    /// after the update, on the same connection and transaction, when the update wrote a row; <paramref name="change"/>'s
-    /// kind says what happened and the returned generation carries the version it took.
+    /// included. After the update, on the same connection and transaction, a visible change's event and webhook deliveries
+    /// are inserted (<paramref name="pending"/>, made before the write, or here when the change was computed inside the
+    /// transaction); the returned generation carries the version it took, which is the event's.
     /// </summary>
     private async Task<Generation?> WriteChangeAsync(
-        DbConnection connection, DbTransaction? transaction, GenerationChange change, CancellationToken cancellationToken)
+        DbConnection connection, DbTransaction? transaction, GenerationChange change, CancellationToken cancellationToken,
+        PendingEvent? pending = null)
     {
         var generation = change.Generation;
         // Only what the upstream's answers and the lifecycle change. What the create fixed (model, owner, price,
@@ -212,7 +223,14 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
             return null;
         }
 
-        return generation with { Version = Convert.ToInt64(version, CultureInfo.InvariantCulture) };
+        var written = generation with { Version = Convert.ToInt64(version, CultureInfo.InvariantCulture) };
+        if (change.IsVisible)
+        {
+            // The event log and the webhook outbox: in this transaction, so they commit with the change or not at all.
+            await RecordEventAsync(connection, transaction, written, written.Version, pending ?? EventOf(change.Kind, generation), cancellationToken);
+        }
+
+        return written;
     }
 
     /// <summary>The generation as this write's transaction sees it, or <see langword="null"/>.</summary>
@@ -479,7 +497,8 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
         ArgumentNullException.ThrowIfNull(generation);
         ArgumentNullException.ThrowIfNull(limits);
 
-        return await WriteAsync(generation.OwnerClient, async (connection, transaction, token) =>
+        var queued = EventOf(GenerationChangeKind.Updated, generation);
+        var result = await WriteAsync(generation.OwnerClient, async (connection, transaction, token) =>
         {
             int inFlight = 0, seconds = 0;
             long costMicros = 0;
@@ -527,6 +546,9 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
                 await insert.Command.ExecuteNonQueryAsync(token);
             }
 
+            // Its first event, generation.queued, is born with it.
+            await RecordEventAsync(connection, transaction, generation, generation.Version, queued, token);
+
             if (idempotencyKey is not null)
             {
                 await using var statement = Statement(connection, transaction,
@@ -540,6 +562,12 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
 
             return admission;
         }, cancellationToken);
+        if (result.Admitted)
+        {
+            Feed?.Committed();
+        }
+
+        return result;
     }
 
     public async Task<UsageReport> UsageAsync(string client, DateTimeOffset from, DateTimeOffset inFlightSince, CancellationToken cancellationToken)
@@ -702,7 +730,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
     {
         ArgumentNullException.ThrowIfNull(error);
 
-        return await WriteTransactionAsync(async (connection, transaction, token) =>
+        var settled = await WriteTransactionAsync(async (connection, transaction, token) =>
         {
             // Conditional: only from the state it was found in, and over the version read here. A second replica, or the
             // create's own late answer, finds the row changed and this writes nothing.
@@ -721,6 +749,12 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
             }, found.Version);
             return await WriteChangeAsync(connection, transaction, change, token) is not null;
         }, cancellationToken);
+        if (settled)
+        {
+            Feed?.Committed();
+        }
+
+        return settled;
     }
 
     public async Task<int> CloseInterruptedIdempotencyKeysAsync(StoredProblem answer, DateTimeOffset claimedBefore, CancellationToken cancellationToken)
@@ -772,7 +806,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
             throw new ArgumentOutOfRangeException(nameof(billing), billing, "Settling a bill means knowing it.");
         }
 
-        return await WriteTransactionAsync(async (connection, transaction, token) =>
+        var settled = await WriteTransactionAsync(async (connection, transaction, token) =>
         {
             // Conditional, as above: one replica refunds a row, once.
             if (await FindForChangeAsync(connection, transaction, id, token) is not { Billing: GenerationBilling.Unknown } found)
@@ -788,6 +822,12 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
             }, found.Version);
             return await WriteChangeAsync(connection, transaction, change, token) is not null;
         }, cancellationToken);
+        if (settled)
+        {
+            Feed?.Committed();
+        }
+
+        return settled;
     }
 
     /// <summary>At most <paramref name="limit"/> generations matching <paramref name="where"/> (on <c>@at</c>), oldest first.</summary>
@@ -853,6 +893,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
         Add(command, "@cost_micros", ToMicros(generation.CostUsd));
         Add(command, "@upstream_request_id", generation.UpstreamRequestId);
         Add(command, "@version", generation.Version);
+        Add(command, "@webhook_url", generation.WebhookUrl);
     }
 
     /// <summary>The id and the columns an update may change: what the upstream said, and whether the cost was refunded.</summary>
@@ -969,6 +1010,7 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
                 GetStringOrNull(reader, 39),
                 GetTimestampOrNull(reader, 40),
                 GetStringOrNull(reader, 41)),
+            WebhookUrl = GetStringOrNull(reader, 42),
         };
     }
 

@@ -116,6 +116,9 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
             value TEXT NOT NULL
         ) STRICT;
         """,
+
+        // Version 5: the event log, the webhook outbox and the callback URL (Events/EventMigrations.cs).
+        Events.EventMigrations.Sqlite,
     ];
 
     private readonly string _connectionString;
@@ -136,8 +139,9 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     private SqliteConnection? _writer;
     private readonly Dictionary<string, SqliteCommand> _writerStatements = new(StringComparer.Ordinal);
 
-    // The writes' statements are constants; a bound keeps a statement built per call from growing the cache.
-    private const int MaxWriterStatements = 32;
+    // The writes' statements are constants; a bound keeps a statement built per call from growing the cache. Room for the
+    // ledger's, the event log's and the webhook outbox's.
+    private const int MaxWriterStatements = 64;
 
     // Checkpoints. SQLite's automatic checkpoint runs in the commit that crosses its bound (1,000 WAL pages by default),
     // so one group (and every write queued behind it) waited while the WAL was copied into the file: most of the
@@ -154,12 +158,14 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
     private readonly ILogger<SqliteGenerationStore> _logger;
 
     public SqliteGenerationStore(
-        IOptions<LedgerOptions> options, IHostEnvironment environment, ILogger<SqliteGenerationStore> logger)
-        : this(options.Value.ResolveFullPath(environment.ContentRootPath), logger)
+        IOptions<LedgerOptions> options, IHostEnvironment environment, ILogger<SqliteGenerationStore> logger, Events.ChangeFeed? feed = null)
+        : this(options.Value.ResolveFullPath(environment.ContentRootPath), logger, feed: feed)
     {
     }
 
-    internal SqliteGenerationStore(string fullPath, ILogger<SqliteGenerationStore> logger, CheckpointPolicy? checkpoints = null)
+    internal SqliteGenerationStore(
+        string fullPath, ILogger<SqliteGenerationStore> logger, CheckpointPolicy? checkpoints = null, Events.ChangeFeed? feed = null)
+        : base(feed)
     {
         FullPath = fullPath;
         _logger = logger;

@@ -21,6 +21,8 @@ namespace KlingGateway.Infrastructure;
 [JsonSerializable(typeof(ModelResource))]
 [JsonSerializable(typeof(HealthAnswer))]
 [JsonSerializable(typeof(KlingGateway.Access.ClientUsage))]
+[JsonSerializable(typeof(KlingGateway.Webhooks.WebhookDeliveryResource))]
+[JsonSerializable(typeof(KlingGateway.Webhooks.WebhookDeliveryList))]
 public sealed partial class GatewayJsonContext : JsonSerializerContext;
 
 public static class JsonExtensions

@@ -22,7 +22,8 @@ public static class OpenApiExtensions
                     "A gateway in front of the AI/ML API's Kling image-to-video models. It validates each request against its " +
                     "model's rules before anything is spent, attaches the server-held key (callers never send or see one), " +
                     "gives each generation its own id and one normalized status, and offers drop-in copies of the upstream's " +
-                    "own routes. A generation takes minutes: create it, then poll its status.",
+                    "own routes. A generation takes minutes: create it, then follow its events (a server-sent-events stream, " +
+                    "or signed webhooks to your own endpoints) or poll its status.",
             });
 
             // "Authorize" in Swagger UI: the key typed there is sent as X-Api-Key and kept in the browser; the document

@@ -49,6 +49,18 @@ internal sealed class ModelRequestSchemasFilter : IDocumentFilter, IOperationFil
             Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = 255 },
         });
 
+        // And a callback URL of its own (Access/GuardedCreates.cs, Webhooks/).
+        operation.Parameters.Add(new OpenApiParameter
+        {
+            Name = "Webhook-Url",
+            In = ParameterLocation.Header,
+            Required = false,
+            Description = "A callback URL for this generation: each of its events is also sent there as a signed webhook (Standard " +
+                          "Webhooks). It must be an absolute http(s) URL under one of the client's allowed callback URLs " +
+                          "(Auth:Clients:{name}:Webhooks:Callbacks:AllowedUrls), else the create is a 400 invalid_webhook_url problem.",
+            Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "uri", MaxLength = 2048 },
+        });
+
         var document = context.Document;
         var schemaRoute = createRoute == CreateRoute.Legacy ? CreateRoute.Legacy : CreateRoute.Gateway;
         var references = ModelCatalog.All.ToDictionary(m => m.Id, m => new OpenApiSchemaReference(SchemaId(m, schemaRoute), document));

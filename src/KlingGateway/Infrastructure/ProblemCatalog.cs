@@ -109,6 +109,22 @@ public static class ProblemCatalog
         "The create under this Idempotency-Key was interrupted",
         "The gateway stopped while it forwarded the first request with this key, which got no answer. Its generation (`generation_id`) failed with error code `interrupted`, and its `billing` says whether the upstream billed it. Use a new key to try again.");
 
+    // Event streams and webhooks.
+    public static readonly ProblemType TooManyEventStreams = new("too_many_event_streams", 429, "Too many event streams",
+        "The client holds Events:MaxSubscribersPerClient event streams open on this replica; close one, or retry after Retry-After.");
+
+    public static readonly ProblemType EventStreamsUnavailable = new("event_streams_unavailable", 503, "No event stream can be opened now",
+        "The replica holds Events:MaxSubscribers event streams, or is stopping; retry after Retry-After (another replica may take it), or poll the generation.");
+
+    public static readonly ProblemType InvalidWebhookUrl = new("invalid_webhook_url", 400, "The Webhook-Url is not allowed",
+        "The create's Webhook-Url header is not an absolute http(s) URL under one of the client's Webhooks:Callbacks:AllowedUrls (or was sent more than once); nothing was created.");
+
+    public static readonly ProblemType WebhookDeliveryNotFound = new("webhook_delivery_not_found", 404, "Webhook delivery not found",
+        "No webhook delivery with this id is this caller's to see (someone else's answers the same).");
+
+    public static readonly ProblemType WebhookDeliveryPending = new("webhook_delivery_pending", 409, "The webhook delivery is still pending",
+        "The delivery is waiting for its next attempt (`next_attempt_at`) or being attempted; only a delivered or failed one is redelivered.");
+
     // Resources.
     public static readonly ProblemType GenerationNotFound = new("generation_not_found", 404, "Generation not found",
         "No generation with this id was issued by this gateway to this caller (someone else's generation answers the same).");
@@ -194,6 +210,7 @@ public static class ProblemCatalog
         InvalidRequest, MalformedJson, NotAnObject, UnsupportedMediaType, BodyTooLarge, RequestTimeout, InvalidQuery, BadRequest,
         Unauthenticated, InvalidCredentials, RateLimited, TooManyInFlight, DailyVideoSecondsExhausted, DailyBudgetExhausted,
         InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInProgress, CreateInterrupted,
+        TooManyEventStreams, EventStreamsUnavailable, InvalidWebhookUrl, WebhookDeliveryNotFound, WebhookDeliveryPending,
         GenerationNotFound, ModelNotFound, RouteNotFound, MethodNotAllowed,
         InvalidVideoLink, VideoNotAvailable, VideoExpired, PreconditionFailed, RangeNotSatisfiable, VideoSourceFailed, VideoSourceTimeout,
         UpstreamUnreachable, UpstreamTimeout, UpstreamRejectedRequest, UpstreamRefusedFetch, UpstreamKeyRejected, UpstreamOutOfCredits, UpstreamNotFound,

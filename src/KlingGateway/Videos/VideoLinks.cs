@@ -33,17 +33,33 @@ public sealed class VideoLinks(
     /// The absolute link to a generation's content: the public base URL when one is set, else the request's own scheme,
     /// host and path base.
     /// </summary>
-    public string ContentUrl(HttpRequest request, string generationId)
+    public string ContentUrl(HttpRequest request, string generationId) => ContentUrl(BaseUrl(request), generationId);
+
+    /// <summary>
+    /// The base of the links a request is handed: the public base URL when one is set, else the request's own scheme,
+    /// host and path base.
+    /// </summary>
+    public string BaseUrl(HttpRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var baseUrl = options.Value.PublicBaseUrl is { Length: > 0 } configured
-            ? configured.TrimEnd('/')
-            : $"{request.Scheme}://{request.Host.ToUriComponent()}{request.PathBase.ToUriComponent()}";
-        return $"{baseUrl}/v1/generations/{generationId}/content?{TokenParameter}={Token(generationId, ExpiryFor(time.GetUtcNow()))}";
+        return PublicBaseUrl ?? $"{request.Scheme}://{request.Host.ToUriComponent()}{request.PathBase.ToUriComponent()}";
     }
 
+    /// <summary>
+    /// The base of the links in what is sent without a request to answer (webhooks): the public base URL, or empty, which
+    /// makes the links relative to wherever the gateway is reached.
+    /// </summary>
+    public string? PublicBaseUrl => options.Value.PublicBaseUrl is { Length: > 0 } configured ? configured.TrimEnd('/') : null;
+
+    /// <summary>The link to a generation's content under <paramref name="baseUrl"/>.</summary>
+    public string ContentUrl(string baseUrl, string generationId) =>
+        $"{baseUrl}/v1/generations/{generationId}/content?{TokenParameter}={Token(generationId, ExpiryFor(time.GetUtcNow()))}";
+
     /// <summary>The video as the gateway's own routes show it; <see langword="null"/> when the generation has none.</summary>
-    public VideoResource? Describe(Generation generation, HttpRequest request)
+    public VideoResource? Describe(Generation generation, HttpRequest request) => Describe(generation, BaseUrl(request));
+
+    /// <summary>The video as the gateway's own routes show it, its link under <paramref name="baseUrl"/>.</summary>
+    public VideoResource? Describe(Generation generation, string baseUrl)
     {
         ArgumentNullException.ThrowIfNull(generation);
         if (generation.Video is not { } video)
@@ -54,7 +70,7 @@ public sealed class VideoLinks(
         var kept = generation.Kept;
         var stored = kept?.State == KeptVideoState.Stored;
         return new VideoResource(
-            ContentUrl(request, generation.Id),
+            ContentUrl(baseUrl, generation.Id),
             stored ? kept!.ContentType : video.ContentType,
             video.FileName,
             stored ? kept!.Size : video.FileSize,

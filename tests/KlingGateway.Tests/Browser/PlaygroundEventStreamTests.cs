@@ -11,12 +11,11 @@ using Microsoft.Playwright;
 namespace KlingGateway.Tests.Browser;
 
 /// <summary>
-/// The event stream the page reads, <c>GET /v1/generations/{id}/events</c>, served in the shape the page expects
-/// (README, "Playground"): <c>event: generation.{status}</c> and names the page does not know, increasing <c>id</c>s,
-/// the resource as <c>data</c>, heartbeat comments, <c>retry</c>, lines ended by LF or CR LF and split across
-/// writes, and the stream closed after the last event. It stands in front of the gateway's own status route
-/// (which it reads for every event), and cuts the first connection after one event, as a proxy might, so the page
-/// must reconnect with <c>Last-Event-ID</c>.
+/// A stand-in for the event stream the page reads, <c>GET /v1/generations/{id}/events</c>, in front of the gateway's
+/// own (which <c>PlaygroundLiveEventsTests</c> drives): the same shape (README, "Playground"), but written the hard ways a
+/// proxy or another server may deliver it, which the page's reader must take: lines ended by CR LF and split across
+/// writes, names the page does not know, and the first connection cut after one event, so the page must reconnect with
+/// <c>Last-Event-ID</c>. It reads the gateway's status route for every event.
 /// </summary>
 internal sealed partial class GenerationEventStream : IStartupFilter
 {

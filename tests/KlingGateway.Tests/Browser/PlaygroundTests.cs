@@ -293,7 +293,8 @@ public sealed partial class PlaygroundTests(AnonymousPlayground playground) : IC
 
         // The body view shortens the data URI; the request carries it whole.
         await page.ClickAsync("#raw-details summary");
-        Assert.Matches(@"data:image/png;base64,[A-Za-z0-9+/]{80}… \(\d+ kB\)", await page.InputValueAsync("#raw-body"));
+        // The view is refreshed as the section opens: waited for, not read once.
+        await Assertions.Expect(page.Locator("#raw-body")).ToHaveValueAsync(new System.Text.RegularExpressions.Regex(@"data:image/png;base64,[A-Za-z0-9+/]{80}… \(\d+ kB\)"));
         var creates = playground.Gateway.Simulator.CreateCount;
         var request = await page.RunAndWaitForRequestAsync(() => page.ClickAsync("#submit"),
             r => r.Method == "POST" && r.Url.EndsWith("/v1/generations", StringComparison.Ordinal));

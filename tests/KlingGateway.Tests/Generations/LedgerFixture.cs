@@ -110,6 +110,7 @@ internal static class SampleGenerations
         DeadlinePassedAt = new DateTimeOffset(2026, 11, 22, 8, 30, 0, TimeSpan.Zero).AddTicks(5),
         Kept = new KeptVideo(KeptVideoState.Stored, 2, new DateTimeOffset(2026, 11, 22, 8, 6, 0, TimeSpan.Zero), "gen_x.mp4", 5_150_376,
             "video/mp4", "ab12cd", new DateTimeOffset(2026, 11, 22, 8, 7, 0, TimeSpan.Zero).AddTicks(11), "a retried fault"),
+        WebhookUrl = "https://hooks.example.com/kling/orders/7?token=t",
     };
 
     /// <summary>

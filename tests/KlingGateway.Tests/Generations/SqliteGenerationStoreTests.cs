@@ -397,7 +397,7 @@ public sealed class SqliteGenerationStoreTests : IDisposable
 
         AssertSame(generation, await store.FindAsync(generation.Id, None));
         Assert.Equal((long)SqliteGenerationStore.SchemaVersion, await _ledger.ScalarAsync("PRAGMA user_version;"));
-        Assert.Equal(4, SqliteGenerationStore.SchemaVersion);
+        Assert.Equal(5, SqliteGenerationStore.SchemaVersion);
     }
 
     [Fact]

@@ -38,7 +38,8 @@ public sealed class OpenApiTests(GatewayFactory gateway) : IClassFixture<Gateway
         var (_, document, _) = await ReadDocumentAsync();
         var operations = document.Paths.SelectMany(p => p.Value.Operations!.Select(o => (Path: p.Key, Method: o.Key, Operation: o.Value))).ToList();
 
-        Assert.Equal(13, operations.Count); // with GET /v1/usage and GET /v1/generations/{id}/content
+        // With GET /v1/usage, GET /v1/generations/{id}/content, the two event streams and the three webhook delivery routes.
+        Assert.Equal(18, operations.Count);
         foreach (var (path, method, operation) in operations)
         {
             Assert.False(string.IsNullOrWhiteSpace(operation.Summary), $"{method} {path} has no summary");
@@ -61,6 +62,7 @@ public sealed class OpenApiTests(GatewayFactory gateway) : IClassFixture<Gateway
         var (_, document, _) = await ReadDocumentAsync();
         var operation = document.Paths[path].Operations![HttpMethod.Post];
         Assert.Contains(operation.Parameters!, p => p.Name == "Idempotency-Key" && p.In == ParameterLocation.Header && p.Required == false);
+        Assert.Contains(operation.Parameters!, p => p.Name == "Webhook-Url" && p.In == ParameterLocation.Header && p.Required == false);
         var body = operation.RequestBody!;
         var media = body.Content!["application/json"];
 

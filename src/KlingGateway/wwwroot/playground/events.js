@@ -105,16 +105,18 @@ export function watch({ kind, streamPath, poll, pollEvery, onEvent, onMode, onEr
     const headers = authHeaders(new Headers({ Accept: 'text/event-stream' }));
     if (lastEventId !== null) headers.set('Last-Event-ID', lastEventId);
     const response = await fetch(streamPath, { headers, signal, cache: 'no-store', credentials: 'same-origin' });
-    if (response.status === 404 || response.status === 405) {
-      await response.body?.cancel();
-      return 'missing';
-    }
     if (!response.ok) {
       let document = null;
       try {
         document = await response.json();
       } catch {
         document = null;
+      }
+      // A gateway without the stream route answers route_not_found or method_not_allowed (or, before problems, no
+      // problem at all); any other 404, such as generation_not_found, is about the resource, and polling would not help.
+      if ((response.status === 404 || response.status === 405)
+        && (!document?.code || document.code === 'route_not_found' || document.code === 'method_not_allowed')) {
+        return 'missing';
       }
       const problem = new Problem(response.status, document, response.headers);
       if (response.status === 401) reportUnauthorized(problem);
@@ -185,6 +187,8 @@ export function watch({ kind, streamPath, poll, pollEvery, onEvent, onMode, onEr
         if (signal.aborted) return;
         failures++;
         onError?.(error);
+        // Gone (or never this caller's): reconnecting will not change that.
+        if (error instanceof Problem && error.status === 404) return;
         // A stream that keeps failing (a proxy that buffers or cuts it): poll, which always works.
         if (failures >= 3) return pollLoop();
         retry = problemWait(error, 3000 * failures);

@@ -1,0 +1,237 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text;
+using KlingGateway.Events;
+using KlingGateway.Webhooks;
+
+namespace KlingGateway.Generations;
+
+/// <summary>
+/// The ledger's event log and webhook outbox rows, written in the transaction of the change they report: an event row
+/// for every change a caller can see (the admission's <c>generation.queued</c> included), a delivery row for every
+/// webhook route the event takes, and, on PostgreSQL, a <c>NOTIFY</c> that reaches the other replicas once it commits.
+/// Either all of it commits with the change, or none of it.
+/// </summary>
+public abstract partial class SqlLedgerStore : IEventLog
+{
+    private const string EventColumns = "seq, generation_id, version, type, owner_client, owner_user, occurred_at, final, snapshot";
+
+    private const string InsertEventSql = """
+        INSERT INTO generation_events (generation_id, version, type, owner_client, owner_user, occurred_at, final, snapshot)
+        VALUES (@generation_id, @version, @type, @owner_client, @owner_user, @occurred_at, @final, @snapshot)
+        RETURNING seq;
+        """;
+
+    private const string InsertDeliverySql = """
+        INSERT INTO webhook_deliveries (
+            id, event_seq, generation_id, event_type, owner_client, owner_user, target, endpoint, url,
+            state, attempts, next_attempt_at, expires_at, created_at, updated_at)
+        VALUES (
+            @id, @event_seq, @generation_id, @event_type, @owner_client, @owner_user, @target, @endpoint, @url,
+            'pending', 0, @now, @expires_at, @now, @now);
+        """;
+
+    protected SqlLedgerStore()
+        : this(null)
+    {
+    }
+
+    protected SqlLedgerStore(ChangeFeed? feed)
+    {
+        Feed = feed;
+    }
+
+    /// <summary>Webhook routes, and who to wake once a change committed; null in a store built alone (tests).</summary>
+    protected ChangeFeed? Feed { get; }
+
+    /// <summary>An event about to be recorded, made before the write so the writer's transaction only inserts it.</summary>
+    private sealed record PendingEvent(string Type, string Snapshot, bool Final, DateTimeOffset At);
+
+    private static PendingEvent EventOf(GenerationChangeKind kind, Generation generation) => new(
+        GenerationEventTypes.For(kind, generation), EventSnapshot.Serialize(generation), GenerationEventTypes.IsFinal(generation),
+        DateTimeOffset.UtcNow);
+
+    /// <summary>
+    /// Sends a notice of the event once the transaction commits; PostgreSQL's <c>NOTIFY</c> does exactly that
+    /// (<see cref="PostgresGenerationStore"/>). Nothing elsewhere: SQLite has one replica, told in process.
+    /// </summary>
+    protected virtual Task NotifyAsync(DbConnection connection, DbTransaction? transaction, long sequence, CancellationToken cancellationToken) =>
+        Task.CompletedTask;
+
+    /// <summary>Inserts the event of a change at <paramref name="version"/>, its webhook deliveries, and the notice.</summary>
+    private async Task RecordEventAsync(
+        DbConnection connection, DbTransaction? transaction, Generation generation, long version, PendingEvent pending, CancellationToken cancellationToken)
+    {
+        long sequence;
+        await using (var statement = Statement(connection, transaction, InsertEventSql))
+        {
+            var command = statement.Command;
+            Add(command, "@generation_id", generation.Id);
+            Add(command, "@version", version);
+            Add(command, "@type", pending.Type);
+            Add(command, "@owner_client", generation.OwnerClient);
+            Add(command, "@owner_user", generation.OwnerUser);
+            Add(command, "@occurred_at", FormatTimestamp(pending.At));
+            Add(command, "@final", pending.Final ? 1 : 0);
+            Add(command, "@snapshot", pending.Snapshot);
+            sequence = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+        }
+
+        if (Feed?.Routing is { } routing)
+        {
+            foreach (var route in routing.RoutesFor(generation.OwnerClient, pending.Type, generation.WebhookUrl))
+            {
+                await using var statement = Statement(connection, transaction, InsertDeliverySql);
+                var command = statement.Command;
+                Add(command, "@id", WebhookDeliveryId.New());
+                Add(command, "@event_seq", sequence);
+                Add(command, "@generation_id", generation.Id);
+                Add(command, "@event_type", pending.Type);
+                Add(command, "@owner_client", generation.OwnerClient);
+                Add(command, "@owner_user", generation.OwnerUser);
+                Add(command, "@target", route.Target);
+                Add(command, "@endpoint", route.Endpoint);
+                Add(command, "@url", route.Url);
+                Add(command, "@now", FormatTimestamp(pending.At));
+                Add(command, "@expires_at", FormatTimestamp(pending.At + routing.RetryFor));
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+
+        await NotifyAsync(connection, transaction, sequence, cancellationToken);
+    }
+
+    public async Task<long> LatestSequenceAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COALESCE(MAX(seq), 0) FROM generation_events;";
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+    }
+
+    public Task<IReadOnlyList<GenerationEvent>> ReadAfterAsync(long afterSequence, int limit, CancellationToken cancellationToken) =>
+        ReadEventsAsync($"SELECT {EventColumns} FROM generation_events WHERE seq > @after ORDER BY seq LIMIT @limit;",
+            command =>
+            {
+                Add(command, "@after", afterSequence);
+                Add(command, "@limit", limit);
+            }, cancellationToken);
+
+    public Task<IReadOnlyList<GenerationEvent>> ReadSequencesAsync(IReadOnlyCollection<long> sequences, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(sequences);
+        if (sequences.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyList<GenerationEvent>>([]);
+        }
+
+        // Only parameters are joined: one per sequence, a bounded few.
+        var names = sequences.Select((_, index) => string.Create(CultureInfo.InvariantCulture, $"@s{index}")).ToList();
+        return ReadEventsAsync($"SELECT {EventColumns} FROM generation_events WHERE seq IN ({string.Join(", ", names)}) ORDER BY seq;",
+            command =>
+            {
+                var index = 0;
+                foreach (var sequence in sequences)
+                {
+                    Add(command, names[index++], sequence);
+                }
+            }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<GenerationEvent>> ReadOwnedAsync(
+        GenerationOwner? owner, long afterSequence, long upToSequence, int limit, CancellationToken cancellationToken)
+    {
+        var sql = new StringBuilder($"SELECT {EventColumns} FROM generation_events WHERE seq > @after AND seq <= @up_to");
+        if (owner is not null)
+        {
+            sql.Append(owner.User is null ? " AND owner_client = @client AND owner_user IS NULL" : " AND owner_client = @client AND owner_user = @user");
+        }
+
+        sql.Append(" ORDER BY seq LIMIT @limit;");
+        return ReadEventsAsync(sql.ToString(), command =>
+        {
+            Add(command, "@after", afterSequence);
+            Add(command, "@up_to", upToSequence);
+            Add(command, "@limit", limit);
+            if (owner is not null)
+            {
+                Add(command, "@client", owner.Client);
+                if (owner.User is not null)
+                {
+                    Add(command, "@user", owner.User);
+                }
+            }
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<GenerationEvent>> ReadGenerationAsync(string generationId, long afterVersion, int limit, CancellationToken cancellationToken) =>
+        ReadEventsAsync(
+            $"SELECT {EventColumns} FROM generation_events WHERE generation_id = @generation_id AND version > @after ORDER BY version LIMIT @limit;",
+            command =>
+            {
+                Add(command, "@generation_id", generationId);
+                Add(command, "@after", afterVersion);
+                Add(command, "@limit", limit);
+            }, cancellationToken);
+
+    public async Task<int> PruneAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken)
+    {
+        return await WriteTransactionAsync(async (connection, transaction, token) =>
+        {
+            var removed = 0;
+            await using (var statement = Statement(connection, transaction, """
+                DELETE FROM webhook_deliveries WHERE id IN (
+                    SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < @before LIMIT @limit);
+                """))
+            {
+                Add(statement.Command, "@before", FormatTimestamp(before));
+                Add(statement.Command, "@limit", limit);
+                removed += await statement.Command.ExecuteNonQueryAsync(token);
+            }
+
+            // An event a kept delivery refers to stays, however old: a delivery (or its redelivery) renders it.
+            await using (var statement = Statement(connection, transaction, """
+                DELETE FROM generation_events WHERE seq IN (
+                    SELECT e.seq FROM generation_events e
+                    WHERE e.occurred_at < @before
+                      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = e.seq)
+                    ORDER BY e.seq LIMIT @limit);
+                """))
+            {
+                Add(statement.Command, "@before", FormatTimestamp(before));
+                Add(statement.Command, "@limit", limit);
+                removed += await statement.Command.ExecuteNonQueryAsync(token);
+            }
+
+            return removed;
+        }, cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<GenerationEvent>> ReadEventsAsync(string sql, Action<DbCommand> parameters, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        parameters(command);
+        var events = new List<GenerationEvent>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            events.Add(ReadEvent(reader, 0));
+        }
+
+        return events;
+    }
+
+    /// <summary>An event from <see cref="EventColumns"/>, starting at <paramref name="first"/>.</summary>
+    private static GenerationEvent ReadEvent(DbDataReader reader, int first) => new(
+        Convert.ToInt64(reader.GetValue(first), CultureInfo.InvariantCulture),
+        reader.GetString(first + 1),
+        Convert.ToInt64(reader.GetValue(first + 2), CultureInfo.InvariantCulture),
+        reader.GetString(first + 3),
+        reader.GetString(first + 4),
+        GetStringOrNull(reader, first + 5),
+        ParseTimestamp(reader.GetString(first + 6)),
+        Convert.ToInt64(reader.GetValue(first + 7), CultureInfo.InvariantCulture) != 0,
+        EventSnapshot.Deserialize(reader.GetString(first + 8)));
+}
