@@ -121,5 +121,5 @@ public sealed partial class GenerationRequest
 
     private static GenerationRequest TooLarge(CreateRoute route, long maxBytes) => new(route, RequestRejection.TooLarge,
         string.Create(CultureInfo.InvariantCulture,
-            $"The request body is larger than {maxBytes / (1024 * 1024)} MB. Images may be at most 10 MB each; an https URL avoids sending them inline."));
+            $"The request body is larger than {maxBytes / (1024 * 1024)} MB. Images may be at most {ModelCatalog.FirstFrame.MaxBytes / (1024 * 1024)} MB each; an https URL avoids sending them inline."));
 }

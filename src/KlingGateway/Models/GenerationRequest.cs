@@ -74,10 +74,13 @@ public sealed partial class GenerationRequest : IDisposable
     /// <summary>The catalog entry for <see cref="ModelId"/>; null when missing or unknown.</summary>
     public ModelDefinition? Model { get; private set; }
 
-    /// <summary>Fields accepted but ignored by the model; set by the validation filter.</summary>
-    public IReadOnlyList<GenerationWarning> Warnings { get; set; } = [];
+    /// <summary>
+    /// Fields the model takes on this route but ignores, given a value: each with the catalog's warning, in body order.
+    /// Read from the body with the model's rules when it is parsed; the validator reports them, and a create keeps them.
+    /// </summary>
+    public IReadOnlyList<GenerationWarning> Warnings { get; private set; } = [];
 
-    /// <summary>5 or 10 when <c>duration</c> is a valid number or string.</summary>
+    /// <summary>One of the catalog's durations when <c>duration</c> is a valid number or string.</summary>
     public int? Duration { get; private set; }
 
     // Text fields are read when asked for, after validation has bounded them: a refused body's 10 MB prompt is never
@@ -167,6 +170,7 @@ public sealed partial class GenerationRequest : IDisposable
         }
 
         Images = images;
+        Warnings = Model is { } model ? IgnoredFields(model) : [];
         imagesByPath = new Dictionary<string, ImageValue>(images.Count, StringComparer.Ordinal);
         foreach (var image in images)
         {
@@ -174,14 +178,43 @@ public sealed partial class GenerationRequest : IDisposable
         }
     }
 
-    /// <summary>5 or 10 from a number (5, 5.0) or the string "5"/"10"; null otherwise.</summary>
-    internal static int? ReadDuration(JsonElement value) => value.ValueKind switch
+    /// <summary>A duration any model takes, from a number (5, 5.0) or its string ("5"); null otherwise.</summary>
+    internal static int? ReadDuration(JsonElement value)
     {
-        JsonValueKind.Number when value.TryGetDouble(out var d) && d is 5 or 10 => (int)d,
-        JsonValueKind.String when value.ValueEquals("5") => 5,
-        JsonValueKind.String when value.ValueEquals("10") => 10,
-        _ => null,
-    };
+        foreach (var (seconds, text) in CatalogShapes.Durations)
+        {
+            var matches = value.ValueKind switch
+            {
+                JsonValueKind.Number => value.TryGetDouble(out var number) && number == seconds,
+                JsonValueKind.String => value.ValueEquals(text),
+                _ => false,
+            };
+            if (matches)
+            {
+                return seconds;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The fields of <paramref name="model"/> this body gives a value that the model ignores, once each.</summary>
+    private List<GenerationWarning> IgnoredFields(ModelDefinition model)
+    {
+        var warnings = new List<GenerationWarning>();
+        foreach (var property in Root.EnumerateObject())
+        {
+            if (property.Value.ValueKind != JsonValueKind.Null
+                && model.Field(property.Name) is { IgnoredWarning: { } warning } spec
+                && spec.AcceptedOn(Route)
+                && !warnings.Exists(w => w.Field == property.Name))
+            {
+                warnings.Add(new GenerationWarning(property.Name, warning));
+            }
+        }
+
+        return warnings;
+    }
 
     /// <summary>Releases the pooled document and the body buffer, and the buffer's room in the budget.</summary>
     public void Dispose()

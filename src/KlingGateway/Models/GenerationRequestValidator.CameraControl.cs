@@ -122,21 +122,21 @@ public sealed partial class GenerationRequestValidator
                 }
             }
 
-            if (type == SimpleCamera)
+            if (type == ModelCatalog.SingleMoveCameraType)
             {
                 if (config is null)
                 {
-                    Error(configPath, $"is required with type {SimpleCamera}: give exactly one of {Join(keys)} a non-zero value {range}.");
+                    Error(configPath, $"is required with type {ModelCatalog.SingleMoveCameraType}: give exactly one of {Join(keys)} a non-zero value {range}.");
                 }
                 else if (allValid && nonZero != 1)
                 {
                     Error(configPath, string.Create(CultureInfo.InvariantCulture,
-                        $"must have exactly one non-zero value with type {SimpleCamera} (one of {Join(keys)}, {range}); it has {nonZero}."));
+                        $"must have exactly one non-zero value with type {ModelCatalog.SingleMoveCameraType} (one of {Join(keys)}, {range}); it has {nonZero}."));
                 }
             }
             else if (type is not null && given > 0)
             {
-                Error(configPath, $"must be empty or left out with type {type}: config values are only for type {SimpleCamera}.");
+                Error(configPath, $"must be empty or left out with type {type}: config values are only for type {ModelCatalog.SingleMoveCameraType}.");
             }
         }
     }

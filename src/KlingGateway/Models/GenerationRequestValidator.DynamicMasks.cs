@@ -72,7 +72,7 @@ public sealed partial class GenerationRequestValidator
                     else if (isTrajectories)
                     {
                         givenTrajectories = true;
-                        CheckTrajectories(propertyPath, property.Value);
+                        CheckTrajectories(Trajectory(spec), propertyPath, property.Value);
                     }
                     else
                     {
@@ -88,32 +88,35 @@ public sealed partial class GenerationRequestValidator
 
                 if (!givenTrajectories)
                 {
-                    Error($"{itemPath}.{CatalogShapes.TrajectoriesProperty}", TrajectoryShape("is required: "));
+                    Error($"{itemPath}.{CatalogShapes.TrajectoriesProperty}", TrajectoryShape(Trajectory(spec), "is required: "));
                 }
             }
         }
 
-        private static string TrajectoryShape(string lead) => string.Create(CultureInfo.InvariantCulture,
-            $"{lead}an array of {MinTrajectoryPoints} to {MaxTrajectoryPoints} {{x, y}} points with integer pixel coordinates.");
+        /// <summary>The field's points per trajectory; the catalog's when a field names none.</summary>
+        private static TrajectoryRule Trajectory(FieldSpec spec) => spec.Trajectory ?? ModelCatalog.Trajectory;
 
-        private void CheckTrajectories(string path, JsonElement value)
+        private static string TrajectoryShape(TrajectoryRule rule, string lead) => string.Create(CultureInfo.InvariantCulture,
+            $"{lead}an array of {rule.MinPoints} to {rule.MaxPoints} {{x, y}} points with integer pixel coordinates.");
+
+        private void CheckTrajectories(TrajectoryRule rule, string path, JsonElement value)
         {
             if (value.ValueKind != JsonValueKind.Array)
             {
-                Error(path, TrajectoryShape("must be ")[..^1] + $" (got {JsonKinds.Describe(value)}).");
+                Error(path, TrajectoryShape(rule, "must be ")[..^1] + $" (got {JsonKinds.Describe(value)}).");
                 return;
             }
 
             var length = value.GetArrayLength();
-            if (length is < MinTrajectoryPoints or > MaxTrajectoryPoints)
+            if (length < rule.MinPoints || length > rule.MaxPoints)
             {
-                Error(path, TrajectoryShape("must be ")[..^1] + string.Create(CultureInfo.InvariantCulture, $"; it has {length}."));
+                Error(path, TrajectoryShape(rule, "must be ")[..^1] + string.Create(CultureInfo.InvariantCulture, $"; it has {length}."));
             }
 
             var index = 0;
             foreach (var point in value.EnumerateArray())
             {
-                if (index == MaxTrajectoryPoints || Full)
+                if (index == rule.MaxPoints || Full)
                 {
                     return;
                 }

@@ -31,13 +31,6 @@ public sealed partial class GenerationRequestValidator : AbstractValidator<Gener
 
     private sealed partial class Walk(GenerationRequest request, ValidationContext<GenerationRequest> context)
     {
-        // Kling's camera type whose config carries exactly one movement (RESEARCH.md §10).
-        private const string SimpleCamera = "simple";
-
-        // Kling: a 5 s video's trajectory has 2 to 77 points (RESEARCH.md §10); part of the DynamicMasks shape.
-        private const int MinTrajectoryPoints = 2;
-        private const int MaxTrajectoryPoints = 77;
-
         /// <summary>Most faults listed in one answer. Past it the walk stops: what a body can cost is bounded by this.</summary>
         private const int MaxErrors = 100;
 
@@ -53,6 +46,12 @@ public sealed partial class GenerationRequestValidator : AbstractValidator<Gener
 
         public void Run()
         {
+            // Fields the model ignores are accepted with the catalog's warning; the request read them from the body.
+            foreach (var warning in request.Warnings)
+            {
+                context.AddFailure(new ValidationFailure(warning.Field, warning.Message) { Severity = Severity.Warning });
+            }
+
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in request.Root.EnumerateObject())
             {
@@ -102,10 +101,6 @@ public sealed partial class GenerationRequestValidator : AbstractValidator<Gener
                     CheckValue(spec, name, value);
                 }
 
-                if (model is not null && spec.IgnoredWarning is { } warning)
-                {
-                    context.AddFailure(new ValidationFailure(name, warning) { Severity = Severity.Warning });
-                }
             }
 
             if (Full)
