@@ -15,7 +15,7 @@ public sealed partial class GenerationRequest : IDisposable
 {
     /// <summary>
     /// Largest body accepted: a full-size first and last frame (2 × 10 MB as base64, about 27 MB) with room for
-    /// the other fields. Masks add more; Kling takes masks or a tail frame, not both (RESEARCH.md §10).
+    /// the other fields. Masks add more; Kling takes masks or a tail frame, not both (docs/upstream.md, "Validation").
     /// </summary>
     /// <remarks>The default of <c>Gateway:MaxRequestBodyBytes</c>.</remarks>
     public const long MaxBodyBytes = 48L * 1024 * 1024;
@@ -204,12 +204,19 @@ public sealed partial class GenerationRequest : IDisposable
         var warnings = new List<GenerationWarning>();
         foreach (var property in Root.EnumerateObject())
         {
-            if (property.Value.ValueKind != JsonValueKind.Null
-                && model.Field(property.Name) is { IgnoredWarning: { } warning } spec
-                && spec.AcceptedOn(Route)
-                && !warnings.Exists(w => w.Field == property.Name))
+            if (property.Value.ValueKind == JsonValueKind.Null)
             {
-                warnings.Add(new GenerationWarning(property.Name, warning));
+                continue;
+            }
+
+            // Compared in place: a body's property name can be megabytes, and is never copied for this.
+            foreach (var spec in model.Fields)
+            {
+                if (spec.IgnoredWarning is { } warning && spec.AcceptedOn(Route) && property.NameEquals(spec.Name)
+                    && !warnings.Exists(w => w.Field == spec.Name))
+                {
+                    warnings.Add(new GenerationWarning(spec.Name, warning));
+                }
             }
         }
 
