@@ -7,7 +7,7 @@ using FluentValidation.Results;
 namespace KlingGateway.Models;
 
 /// <summary>
-/// Checks a create body against the <see cref="ModelCatalog"/> entry of its model (CONTRACT.md, "Validation"):
+/// Checks a create body against the <see cref="ModelCatalog"/> entry of its model (docs/upstream.md, "Validation"):
 /// one set of rules for every model, driven by each field's <see cref="FieldKind"/> and limits. Every fault is
 /// reported, keyed by its JSON path as the caller wrote it (<c>dynamic_masks[1].trajectories[3].x</c>); fields the
 /// model takes but ignores yield <see cref="Severity.Warning"/> failures carrying the catalog's message.

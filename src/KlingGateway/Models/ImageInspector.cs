@@ -15,7 +15,7 @@ namespace KlingGateway.Models;
 /// </summary>
 public static partial class ImageInspector
 {
-    /// <summary>The one fault message for a value that is neither form (CONTRACT.md, "Validation").</summary>
+    /// <summary>The one fault message for a value that is neither form (docs/upstream.md, "Validation").</summary>
     public const string NotAnImage = "must be an absolute http(s) URL or base64 JPEG/PNG data";
 
     /// <summary>
