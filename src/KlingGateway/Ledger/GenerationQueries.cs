@@ -1,6 +1,5 @@
 using System.Data.Common;
 using System.Globalization;
-using System.Text;
 using KlingGateway.Generations;
 using static KlingGateway.Ledger.LedgerValues;
 
@@ -30,71 +29,29 @@ internal sealed class GenerationQueries(LedgerDatabase database)
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
 
-        // Only fixed fragments are joined; every value goes in as a parameter.
-        var sql = new StringBuilder(GenerationRows.SelectColumns);
-        var conditions = new List<string>(5);
+        var page = new LedgerPage(command, GenerationRows.SelectColumns);
         if (query.Status is { } status)
         {
-            conditions.Add("status = @status");
-            Add(command, "@status", status.ToApiString());
+            page.Where("status = @status", "@status", status.ToApiString());
         }
 
         if (query.Model is not null)
         {
-            conditions.Add("model = @model");
-            Add(command, "@model", query.Model);
+            page.Where("model = @model", "@model", query.Model);
         }
 
         if (query.Owner is { } owner)
         {
-            conditions.Add("owner_client = @owner_client");
-            Add(command, "@owner_client", owner.Client);
-            if (owner.User is null)
-            {
-                conditions.Add("owner_user IS NULL");
-            }
-            else
-            {
-                conditions.Add("owner_user = @owner_user");
-                Add(command, "@owner_user", owner.User);
-            }
+            page.WhereOwnedBy(owner);
         }
 
         if (query.After is { } after)
         {
-            // Row-value comparison: strictly after the cursor in (created_at desc, id desc) order, index-friendly.
-            conditions.Add("(created_at, id) < (@after_created_at, @after_id)");
-            Add(command, "@after_created_at", FormatTimestamp(after.CreatedAt));
-            Add(command, "@after_id", after.Id);
+            page.After(after.CreatedAt, after.Id);
         }
 
-        if (conditions.Count > 0)
-        {
-            sql.Append("\nWHERE ").AppendJoin(" AND ", conditions);
-        }
-
-        // One row more than asked tells whether there is a next page without a second query.
-        sql.Append("\nORDER BY created_at DESC, id DESC\nLIMIT @limit;");
-        Add(command, "@limit", query.Limit + 1);
-        command.CommandText = sql.ToString();
-
-        var items = new List<Generation>(query.Limit + 1);
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                items.Add(GenerationRows.Read(reader));
-            }
-        }
-
-        if (items.Count <= query.Limit)
-        {
-            return new GenerationPage(items, Next: null);
-        }
-
-        items.RemoveAt(items.Count - 1);
-        var last = items[^1];
-        return new GenerationPage(items, new GenerationCursor(last.CreatedAt, last.Id));
+        var (items, more) = await page.ReadAsync(query.Limit, GenerationRows.Read, cancellationToken);
+        return new GenerationPage(items, more ? new GenerationCursor(items[^1].CreatedAt, items[^1].Id) : null);
     }
 
     public Task<IReadOnlyList<Generation>> FindOverdueAsync(DateTimeOffset createdBefore, int limit, CancellationToken cancellationToken) =>

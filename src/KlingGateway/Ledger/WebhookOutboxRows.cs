@@ -1,6 +1,5 @@
 using System.Data.Common;
 using System.Globalization;
-using System.Text;
 using KlingGateway.Events;
 using KlingGateway.Webhooks;
 using static KlingGateway.Ledger.LedgerValues;
@@ -178,66 +177,29 @@ internal sealed class WebhookOutboxRows(LedgerDatabase database, IEventLog event
 
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        var sql = new StringBuilder($"SELECT {DeliveryColumns} FROM webhook_deliveries");
-        var conditions = new List<string>(5);
+        var page = new LedgerPage(command, $"SELECT {DeliveryColumns} FROM webhook_deliveries");
         if (query.Owner is { } owner)
         {
-            conditions.Add("owner_client = @owner_client");
-            Add(command, "@owner_client", owner.Client);
-            if (owner.User is null)
-            {
-                conditions.Add("owner_user IS NULL");
-            }
-            else
-            {
-                conditions.Add("owner_user = @owner_user");
-                Add(command, "@owner_user", owner.User);
-            }
+            page.WhereOwnedBy(owner);
         }
 
         if (query.GenerationId is not null)
         {
-            conditions.Add("generation_id = @generation_id");
-            Add(command, "@generation_id", query.GenerationId);
+            page.Where("generation_id = @generation_id", "@generation_id", query.GenerationId);
         }
 
         if (query.State is { } state)
         {
-            conditions.Add("state = @state");
-            Add(command, "@state", StateText(state));
+            page.Where("state = @state", "@state", StateText(state));
         }
 
         if (query.After is { } after)
         {
-            conditions.Add("(created_at, id) < (@after_created_at, @after_id)");
-            Add(command, "@after_created_at", FormatTimestamp(after.CreatedAt));
-            Add(command, "@after_id", after.Id);
+            page.After(after.CreatedAt, after.Id);
         }
 
-        if (conditions.Count > 0)
-        {
-            sql.Append(" WHERE ").AppendJoin(" AND ", conditions);
-        }
-
-        sql.Append(" ORDER BY created_at DESC, id DESC LIMIT @limit;");
-        Add(command, "@limit", query.Limit + 1);
-        command.CommandText = sql.ToString();
-        var items = new List<WebhookDelivery>(query.Limit + 1);
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                items.Add(ReadDelivery(reader));
-            }
-        }
-
-        if (items.Count <= query.Limit)
-        {
-            return new WebhookDeliveryPage(items, null);
-        }
-
-        items.RemoveAt(items.Count - 1);
-        return new WebhookDeliveryPage(items, new WebhookDeliveryCursor(items[^1].CreatedAt, items[^1].Id));
+        var (items, more) = await page.ReadAsync(query.Limit, ReadDelivery, cancellationToken);
+        return new WebhookDeliveryPage(items, more ? new WebhookDeliveryCursor(items[^1].CreatedAt, items[^1].Id) : null);
     }
 
     public async Task<WebhookDelivery?> FindDeliveryAsync(string id, CancellationToken cancellationToken)

@@ -12,13 +12,7 @@ internal sealed class PostgresLedgerFixture
     /// <summary>The test's schema; null when PostgreSQL is not there (the test reports itself skipped).</summary>
     public PostgresDatabase? Database { get; private set; }
 
-    public async Task InitializeAsync()
-    {
-        if (PostgresDatabase.WhyUnavailable is null)
-        {
-            Database = await PostgresDatabase.CreateAsync();
-        }
-    }
+    public async Task InitializeAsync() => Database = await PostgresDatabase.CreateIfAvailableAsync();
 
     /// <summary>A new store on the schema, not yet initialized.</summary>
     public PostgresGenerationStore Open(ChangeFeed? feed = null)

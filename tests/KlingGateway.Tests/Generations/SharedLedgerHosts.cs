@@ -11,13 +11,7 @@ internal sealed class SharedLedgerHosts
     /// <summary>The test's schema; null when PostgreSQL is not there (the test reports itself skipped).</summary>
     public PostgresDatabase? Database { get; private set; }
 
-    public async Task InitializeAsync()
-    {
-        if (PostgresDatabase.WhyUnavailable is null)
-        {
-            Database = await PostgresDatabase.CreateAsync();
-        }
-    }
+    public async Task InitializeAsync() => Database = await PostgresDatabase.CreateIfAvailableAsync();
 
     /// <summary>Stops the gateway with the others after the test.</summary>
     public GatewayFactory Add(GatewayFactory gateway)
