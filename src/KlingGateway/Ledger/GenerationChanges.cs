@@ -6,9 +6,9 @@ using static KlingGateway.Ledger.LedgerValues;
 namespace KlingGateway.Ledger;
 
 /// <summary>
-/// The writes of a generation's row after nothing but its id is known: its insert, every change after it (the create's
-/// answer, refreshes, the watchdog, downloads, retention, settlement), and the claims that lease a row to one refresher
-/// or downloader. A change a caller can see records its event in the same transaction (<see cref="EventRecorder"/>).
+/// The writes of a generation's row: its insert, every change after it (the create's answer, refreshes, the watchdog,
+/// downloads, retention, settlement), the claims that lease a row to one refresher or downloader, and the gateway's
+/// secrets. A change a caller can see records its event in the same transaction (<see cref="EventRecorder"/>).
 /// </summary>
 internal sealed class GenerationChanges(LedgerDatabase database, EventRecorder events)
 {
@@ -127,32 +127,22 @@ internal sealed class GenerationChanges(LedgerDatabase database, EventRecorder e
     }
 
     public Task<IReadOnlyList<Generation>> ClaimDueRefreshesAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken) =>
-        ClaimAsync($"""
+        ClaimDueAsync($"""
             UPDATE generations SET next_refresh_at = @lease_until
             WHERE id IN (SELECT id FROM generations WHERE {Due} ORDER BY next_refresh_at LIMIT @limit {database.SkipLocked})
               AND {Due}
             RETURNING {GenerationRows.Columns};
             """,
-            command =>
-            {
-                Add(command, "@now", FormatTimestamp(now));
-                Add(command, "@lease_until", FormatTimestamp(leaseUntil));
-                Add(command, "@limit", limit);
-            }, cancellationToken);
+            now, leaseUntil, limit, cancellationToken);
 
     public Task<IReadOnlyList<Generation>> ClaimDueDownloadsAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken) =>
-        ClaimAsync($"""
+        ClaimDueAsync($"""
             UPDATE generations SET video_next_attempt_at = @lease_until, video_attempts = video_attempts + 1
             WHERE id IN (SELECT id FROM generations WHERE {DownloadDue} ORDER BY video_next_attempt_at LIMIT @limit {database.SkipLocked})
               AND {DownloadDue}
             RETURNING {GenerationRows.Columns};
             """,
-            command =>
-            {
-                Add(command, "@now", FormatTimestamp(now));
-                Add(command, "@lease_until", FormatTimestamp(leaseUntil));
-                Add(command, "@limit", limit);
-            }, cancellationToken);
+            now, leaseUntil, limit, cancellationToken);
 
     public async Task<string> GetOrAddSecretAsync(string name, string candidate, CancellationToken cancellationToken)
     {
@@ -175,6 +165,16 @@ internal sealed class GenerationChanges(LedgerDatabase database, EventRecorder e
             return (string)(await read.Command.ExecuteScalarAsync(token))!;
         }, cancellationToken);
     }
+
+    /// <summary>A claim of at most <paramref name="limit"/> rows due at <paramref name="now"/>, leased until <paramref name="leaseUntil"/>.</summary>
+    private Task<IReadOnlyList<Generation>> ClaimDueAsync(
+        string sql, DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken) =>
+        ClaimAsync(sql, command =>
+        {
+            Add(command, "@now", FormatTimestamp(now));
+            Add(command, "@lease_until", FormatTimestamp(leaseUntil));
+            Add(command, "@limit", limit);
+        }, cancellationToken);
 
     private async Task<IReadOnlyList<Generation>> ClaimAsync(string sql, Action<DbCommand> parameters, CancellationToken cancellationToken) =>
         await database.WriteTransactionAsync<IReadOnlyList<Generation>>(async (connection, transaction, token) =>
