@@ -44,6 +44,9 @@ public abstract partial class SqlLedgerStore : IEventLog
     /// <summary>Webhook routes, and who to wake once a change committed; null in a store built alone (tests).</summary>
     protected ChangeFeed? Feed { get; }
 
+    /// <inheritdoc/>
+    public virtual bool CommitsInSequence => false;
+
     /// <summary>An event about to be recorded, made before the write so the writer's transaction only inserts it.</summary>
     private sealed record PendingEvent(string Type, string Snapshot, bool Final, DateTimeOffset At);
 

@@ -185,6 +185,9 @@ public sealed partial class SqliteGenerationStore : SqlLedgerStore, IDisposable
         }.ToString();
     }
 
+    // One writer per file, so an event's sequence is visible only after every lower one.
+    public override bool CommitsInSequence => true;
+
     /// <summary>The absolute path of the SQLite file.</summary>
     public string FullPath { get; }
 
