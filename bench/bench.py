@@ -988,7 +988,8 @@ def markdown(results, baseline, findings):
     if findings:
         lines += ["", findings.strip()]
     lines += ["", "## Reproduce", "",
-              "```bash", "bench/run.sh --quick   # under 3 minutes", "bench/run.sh           # about 10 minutes", "```", "",
+              "```bash", "bench/run.sh --quick   # under 3 minutes", "bench/run.sh           # about 10 minutes",
+              "bench/run.sh --baseline main   # also main's gateway, measured in turns with this one", "```", "",
               "As root on Debian it installs nginx, wrk and python3-matplotlib when they are missing. It publishes the",
               "gateway, the simulator and the floor to `artifacts/bench/`, keeps their logs there, and rewrites this file,",
               "`docs/benchmark-added-latency.png` and `docs/benchmark-results.json`. All traffic stays on 127.0.0.1.",
