@@ -186,8 +186,23 @@ def median_round(runs):
     return result
 
 
+def saturation_rounds(runs):
+    """One saturation result from one or more rounds: summed counts, rps over the summed time, each percentile's
+    median round, and the process's CPU per request over all rounds (gateway_cpu_us_per_request for the gateways)."""
+    result = median_round(runs) if len(runs) > 1 else dict(runs[0])
+    if len(runs) > 1:
+        result["rps"] = round(sum(r["requests"] for r in runs) / max(1, sum(r["seconds"] for r in runs)), 1)
+        result["bytes_per_s"] = sum(r["bytes_per_s"] * r["seconds"] for r in runs) / max(1, sum(r["seconds"] for r in runs))
+    ticks = [r["cpu_ticks"] for r in runs if "cpu_ticks" in r]
+    if ticks and result["requests"]:
+        result["cpu_us_per_request"] = round(sum(ticks) / os.sysconf("SC_CLK_TCK") * 1e6 / result["requests"], 1)
+    result.pop("cpu_ticks", None)
+    return result
+
+
 # The paths a scenario may have, in the order the tables list them; all but direct are measured against direct.
-PATHS = ("gateway", "floor", "nginx", "direct")
+# "baseline" is the previous head's gateway (--baseline), measured in turns with this one.
+PATHS = ("gateway", "baseline", "floor", "nginx", "direct")
 VIAS = PATHS[:-1]
 
 
@@ -211,6 +226,8 @@ class Bench:
         if args.seconds:
             self.seconds = args.seconds
         self.results = {"scenarios": {}, "quick": args.quick, "fixed_rate_rounds": self.rounds}
+        if args.baseline_gateway:
+            self.results["baseline_ref"] = args.baseline_ref or args.baseline_gateway
 
     # processes ------------------------------------------------------------------
     def start(self, name, cmd, env=None, cwd=None):
@@ -229,6 +246,21 @@ class Bench:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
+    def start_gateway(self, name, folder, port):
+        """A gateway (Release, Production) in front of the simulator, with a fresh ledger and video folder of its own."""
+        gw_env = dict(os.environ, ASPNETCORE_ENVIRONMENT="Production", AimlApi__ApiKeyFile=self.key_file,
+                      AimlApi__BaseUrl=self.sim, Ledger__Path=os.path.join(self.work, f"{name}-ledger.db"),
+                      Storage__Path=os.path.join(self.work, f"{name}-videos"),
+                      ASPNETCORE_URLS=f"http://127.0.0.1:{port}",
+                      # Where client authentication and limits exist: anonymous and unlimited, so the figures are
+                      # the proxy path's own. Ignored by builds without them.
+                      Auth__AllowAnonymous="true", Auth__Defaults__RequestsPerMinute="0", Auth__Defaults__MaxInFlight="0",
+                      # Room for the fan-out's subscribers, all of one (anonymous) client.
+                      Events__MaxSubscribers=str(max(10000, 2 * self.args.sse)),
+                      Events__MaxSubscribersPerClient=str(max(10000, 2 * self.args.sse)))
+        # Run from its publish folder, as a container would: that folder is the content root.
+        return self.start(name, [shutil.which("dotnet"), os.path.join(folder, "KlingGateway.dll")], gw_env, cwd=folder)
+
     def setup(self):
         key_file = os.path.join(self.work, "key")
         with open(key_file, "w") as f:
@@ -244,19 +276,14 @@ class Bench:
                        Logging__LogLevel__Default="Warning")
         self.start("simulator", [dotnet, os.path.join(self.out, "simulator", "KlingGateway.Simulator.dll"),
                                  "--urls", self.sim, "--Logging:LogLevel:Default=Warning"], sim_env)
-        gw_env = dict(os.environ, ASPNETCORE_ENVIRONMENT="Production", AimlApi__ApiKeyFile=key_file,
-                      AimlApi__BaseUrl=self.sim, Ledger__Path=os.path.join(self.work, "ledger.db"),
-                      Storage__Path=os.path.join(self.work, "videos"),
-                      ASPNETCORE_URLS=self.gw,
-                      # Where client authentication and limits exist: anonymous and unlimited, so the figures are
-                      # the proxy path's own. Ignored by builds without them.
-                      Auth__AllowAnonymous="true", Auth__Defaults__RequestsPerMinute="0", Auth__Defaults__MaxInFlight="0",
-                      # Room for the fan-out's subscribers, all of one (anonymous) client.
-                      Events__MaxSubscribers=str(max(10000, 2 * self.args.sse)),
-                      Events__MaxSubscribersPerClient=str(max(10000, 2 * self.args.sse)))
-        # Run from its publish folder, as a container would: that folder is the content root.
-        self.gateway = self.start("gateway", [dotnet, os.path.join(self.out, "gateway", "KlingGateway.dll")], gw_env,
-                                  cwd=os.path.join(self.out, "gateway"))
+        self.key_file = key_file
+        self.gateway = self.start_gateway("gateway", os.path.join(self.out, "gateway"), gw_port)
+        # The previous head's gateway (--baseline): the same settings, its own ledger and videos, measured in turns
+        # with this one in (a), (b) and (c).
+        if self.args.baseline_gateway:
+            self.base = f"http://127.0.0.1:{free_port()}"
+            self.baseline = self.start_gateway("baseline", os.path.abspath(self.args.baseline_gateway),
+                                               int(self.base.rsplit(":", 1)[1]))
 
         nginx_conf = os.path.join(self.work, "nginx.conf")
         user = "user root;\n" if os.geteuid() == 0 else ""
@@ -295,11 +322,13 @@ http {{
         # The floor (bench/floor): ASP.NET Core and HttpClient forwarding creates with nothing else, in Production.
         floor_env = dict(os.environ, ASPNETCORE_ENVIRONMENT="Production", ASPNETCORE_URLS=self.floor,
                          FLOOR_UPSTREAM=self.sim, FLOOR_KEY_FILE=key_file)
-        self.start("floor", [dotnet, os.path.join(self.out, "floor", "Floor.dll")], floor_env,
+        self.floor_proc = self.start("floor", [dotnet, os.path.join(self.out, "floor", "Floor.dll")], floor_env,
                    cwd=os.path.join(self.out, "floor"))
 
         wait_ready(self.sim + "/_simulator/creates/count")
         wait_ready(self.gw + "/health/ready")
+        if self.args.baseline_gateway:
+            wait_ready(self.base + "/health/ready")
         wait_ready(self.nginx + "/_simulator/creates/count")
         wait_ready(self.floor + "/health")
 
@@ -313,18 +342,27 @@ http {{
     def prepare_reads(self):
         """Generations to read, made just before the status scenarios: the simulator keeps only its newest 10,000,
         so the create scenario's would push older ones out. One finished, read once so the ledger holds it as
-        terminal; one that stays in progress for an hour."""
-        self.done_id, self.done_up = self.create_through_gateway("Done at once [sim:queued=0,generating=0]")
+        terminal; one that stays in progress for an hour. The baseline gateway (--baseline) gets its own pair."""
+        self.reads = {}
+        for name in ("gateway", "baseline") if self.args.baseline_gateway else ("gateway",):
+            done_id, done_up = self.create_through_gateway("Done at once [sim:queued=0,generating=0]", name)
+            self.reads[name] = {"done": (done_id, done_up),
+                                "busy": self.create_through_gateway("Still going [sim:queued=3600]", name)}
         # A status read refreshes at most once per Generations:StatusRefreshInterval (5 s), counted from the create.
-        deadline = time.time() + 20
-        while True:
-            status, answer = http("GET", self.gw + "/v1/generations/" + self.done_id)
-            if status == 200 and answer["status"] == "succeeded":
-                break
-            if time.time() > deadline:
-                raise SystemExit(f"bench: the finished generation reads {status} {answer}")
-            time.sleep(0.5)
-        self.busy_id, self.busy_up = self.create_through_gateway("Still going [sim:queued=3600]")
+        for name, ids in self.reads.items():
+            deadline = time.time() + 20
+            while True:
+                status, answer = http("GET", self.url_of(name) + "/v1/generations/" + ids["done"][0])
+                if status == 200 and answer["status"] == "succeeded":
+                    break
+                if time.time() > deadline:
+                    raise SystemExit(f"bench: the finished generation reads {status} {answer}")
+                time.sleep(0.5)
+        self.done_id, self.done_up = self.reads["gateway"]["done"]
+        self.busy_id, self.busy_up = self.reads["gateway"]["busy"]
+
+    def url_of(self, name):
+        return self.base if name == "baseline" else self.gw
 
     def write_json(self, name, value):
         path = os.path.join(self.work, name)
@@ -332,14 +370,14 @@ http {{
             json.dump(value, f)
         return path
 
-    def create_through_gateway(self, prompt):
+    def create_through_gateway(self, prompt, name="gateway"):
         body = json.dumps({"model": MODEL, "prompt": prompt, "image_url": "https://example.com/a.jpg"}).encode()
-        status, answer = http("POST", self.gw + "/v1/generations", body, {"Content-Type": "application/json"})
+        status, answer = http("POST", self.url_of(name) + "/v1/generations", body, {"Content-Type": "application/json"})
         if status != 202:
             raise SystemExit(f"bench: the gateway answered {status} to a create")
         gid = answer["id"]
         # The upstream id is the ledger's; the gateway never shows it.
-        with sqlite3.connect(f"file:{os.path.join(self.work, 'ledger.db')}?mode=ro", uri=True) as db:
+        with sqlite3.connect(f"file:{os.path.join(self.work, name + '-ledger.db')}?mode=ro", uri=True) as db:
             upstream = db.execute("SELECT upstream_id FROM generations WHERE id = ?", (gid,)).fetchone()[0]
         return gid, upstream
 
@@ -400,7 +438,7 @@ http {{
             if time.time() > deadline:
                 raise SystemExit(f"bench: the 20 MB video was not stored: {generation}")
             time.sleep(0.5)
-        stored = glob.glob(os.path.join(self.work, "videos", "*", gid + ".mp4"))[0]
+        stored = glob.glob(os.path.join(self.work, "gateway-videos", "*", gid + ".mp4"))[0]
         os.makedirs(os.path.join(self.work, "static"), exist_ok=True)
         shutil.copy(stored, os.path.join(self.work, "static", "video.mp4"))
         targets = {"gateway": generation["video"]["url"], "nginx": self.nginx + "/video/video.mp4"}
@@ -478,26 +516,77 @@ http {{
                 "direct": (self.sim + "/v2/video/generations", json_ct + auth, body),
             }
             if scenario == "create":
+                if self.args.baseline_gateway:
+                    targets["baseline"] = (self.base + "/v1/generations", json_ct, body)
                 # What ASP.NET Core costs before the gateway does anything of its own (FINDINGS.md, item 20).
                 targets["floor"] = (self.floor + "/v1/generations", json_ct, body)
             return targets
-        gid, up = (self.done_id, self.done_up) if scenario == "status_done" else (self.busy_id, self.busy_up)
+        kind = "done" if scenario == "status_done" else "busy"
+        gid, up = self.reads["gateway"][kind]
         query = "/v2/video/generations?generation_id=" + urllib.parse.quote(up, safe="")
-        return {
-            "gateway": (self.gw + "/v1/generations/" + gid, [], None),
-            "nginx": (self.nginx + query, [], None),
-            "direct": (self.sim + query, auth, None),
-        }
+        targets = {"gateway": (self.gw + "/v1/generations/" + gid, [], None)}
+        if self.args.baseline_gateway:
+            targets["baseline"] = (self.base + "/v1/generations/" + self.reads["baseline"][kind][0], [], None)
+        targets["nginx"] = (self.nginx + query, [], None)
+        targets["direct"] = (self.sim + query, auth, None)
+        return targets
+
+    def pids(self):
+        """The processes whose CPU time per request is recorded: the gateway, the previous head's and the floor."""
+        pids = {"gateway": self.gateway.pid, "floor": self.floor_proc.pid}
+        if self.args.baseline_gateway:
+            pids["baseline"] = self.baseline.pid
+        return pids
+
+    def saturate(self, targets, connections, after=None):
+        """Each target at saturation. The gateway and the baseline (--baseline) take turns in rounds, so a busy spell
+        of the shared host falls on both; the others run once. CPU per request is each process's own (user + system)
+        over the requests it answered. `after(target, result)` runs when a target's last round is done."""
+        pids = self.pids()
+        paired = [t for t in ("gateway", "baseline") if t in targets] if "baseline" in targets else []
+        schedule = [(t, max(1, round(self.seconds / self.rounds))) for _ in range(self.rounds) for t in paired]
+        schedule += [(t, self.seconds) for t in targets if t not in paired]
+        runs = {t: [] for t in targets}
+        results = {}
+        for i, (target, seconds) in enumerate(schedule):
+            url, headers, body = targets[target]
+            ticks = cpu_ticks(pids[target]) if target in pids else None
+            r = run_wrk(url, seconds, connections, headers, body)
+            if ticks is not None:
+                r["cpu_ticks"] = cpu_ticks(pids[target]) - ticks
+            runs[target].append(r)
+            if any(t == target for t, _ in schedule[i + 1:]):
+                continue
+            r = results[target] = saturation_rounds(runs[target])
+            print(f"  saturation {target:8} {r['rps']:9.0f} rps  p50 {fmt(r['p50_ms'])} ms  p99 {fmt(r['p99_ms'])} ms"
+                  f"  non-2xx {r['non_2xx']}"
+                  + (f"  CPU {r['cpu_us_per_request']:.0f} us/request" if r.get("cpu_us_per_request") is not None else "")
+                  + (f" ({len(runs[target])} rounds)" if len(runs[target]) > 1 else ""),
+                  flush=True)
+            if after:
+                after(target, r)
+        return {t: results[t] for t in targets}
 
     def scenario(self, name, title, connections, rates, near_saturation=True):
         print(f"bench: scenario {name}: {title}", flush=True)
         targets = self.targets(name)
         record = {"title": title, "saturation": {}, "fixed": {}}
+        fresh = None
+        if name == "big_create":
+            # (d)'s memory in a gateway process of its own, started for it: the peak of the shared one depended on
+            # what the scenarios before had grown its heap to (0.01 and 0.44 x the payload in two runs of one head).
+            port = free_port()
+            fresh = self.start_gateway("gateway-d", os.path.join(self.out, "gateway"), port)
+            wait_ready(f"http://127.0.0.1:{port}/health/ready")
+            targets["gateway"] = (f"http://127.0.0.1:{port}/v1/generations",) + targets["gateway"][1:]
+            self.gateway, shared = fresh, self.gateway
         pid = self.gateway.pid
         # Warm-up (JIT, connection pools), not recorded.
         if name == "create":
-            url, headers, body = targets["gateway"]
-            run_wrk(url, self.gateway_warmup, connections, headers, body)
+            for target in ("gateway", "baseline"):
+                if target in targets:
+                    url, headers, body = targets[target]
+                    run_wrk(url, self.gateway_warmup, connections, headers, body)
             url, headers, body = targets["floor"]
             run_wrk(url, self.floor_warmup, connections, headers, body)
         for target, (url, headers, body) in targets.items():
@@ -509,18 +598,14 @@ http {{
 
         before = proc_status(pid)
         peak_reset = reset_peak(pid)
-        for target, (url, headers, body) in targets.items():
-            ticks = cpu_ticks(pid)
-            record["saturation"][target] = r = run_wrk(url, self.seconds, connections, headers, body)
-            if target == "gateway" and r["requests"]:
-                # CPU the gateway spent per request: steadier than rps when other guests take the host's cores.
-                r["gateway_cpu_us_per_request"] = round(
-                    (cpu_ticks(pid) - ticks) / os.sysconf("SC_CLK_TCK") * 1e6 / r["requests"], 1)
-            print(f"  saturation {target:8} {r['rps']:9.0f} rps  p50 {fmt(r['p50_ms'])} ms  p99 {fmt(r['p99_ms'])} ms"
-                  f"  non-2xx {r['non_2xx']}"
-                  + (f"  gateway CPU {r['gateway_cpu_us_per_request']:.0f} us/request" if "gateway_cpu_us_per_request" in r else ""),
-                  flush=True)
-            if target == "gateway" and name == "status_busy":
+
+        def after(target, r):
+            if target != "gateway":
+                return
+            # CPU the gateway spent per request: steadier than rps when other guests take the host's cores.
+            if r.get("cpu_us_per_request") is not None:
+                r["gateway_cpu_us_per_request"] = r["cpu_us_per_request"]
+            if name == "status_busy":
                 _, answer = http("GET", self.sim + "/_simulator/generations/fetch-count?generation_id="
                                  + urllib.parse.quote(self.busy_up, safe=""))
                 elapsed = time.time() - fetch_started
@@ -531,12 +616,16 @@ http {{
                     "refresh_intervals": math.floor(elapsed / 5.0) + 1,
                     "seconds": round(elapsed, 1),
                 }
-            if target == "gateway":
-                after = proc_status(pid)
-                record["gateway_memory"] = {
-                    "rss_before": before["VmRSS"], "peak": after["VmHWM"] if peak_reset else None,
-                    "rss_after": after["VmRSS"], "peak_is_since_start": not peak_reset,
-                }
+            status = proc_status(pid)
+            record["gateway_memory"] = {
+                "rss_before": before["VmRSS"], "peak": status["VmHWM"] if peak_reset else None,
+                "rss_after": status["VmRSS"], "peak_is_since_start": not peak_reset,
+                "fresh_process": fresh is not None,
+            }
+
+        record["saturation"] = self.saturate(targets, connections, after)
+        if "baseline" in record["saturation"] and record["saturation"]["baseline"].get("cpu_us_per_request") is not None:
+            record["saturation"]["baseline"]["gateway_cpu_us_per_request"] = record["saturation"]["baseline"]["cpu_us_per_request"]
 
         chosen = list(rates)
         if near_saturation:
@@ -548,7 +637,8 @@ http {{
             # Rounds of equal length, the targets taking turns, and the median round's percentiles: a stall of the
             # shared host then lands in a round or two of one target instead of deciding its p99 (FINDINGS.md, item 19).
             # The floor runs at 1,000 rps only: the gateway's near-saturation rate is far below the floor's own.
-            paths = {t: v for t, v in targets.items() if t != "floor" or label == "1000"}
+            # So does the baseline (--baseline): the comparison that matters is the two gateways at the same rate.
+            paths = {t: v for t, v in targets.items() if t not in ("floor", "baseline") or label == "1000"}
             rounds = {target: [] for target in paths}
             for _ in range(self.rounds):
                 for target, (url, headers, body) in paths.items():
@@ -570,6 +660,9 @@ http {{
             if mem["peak"] is not None:
                 mem["per_request_over_payload"] = round(
                     (mem["peak"] - mem["rss_before"]) / (connections * self.big_bytes), 2)
+            self.gateway = shared
+            fresh.send_signal(signal.SIGTERM)
+            fresh.wait(timeout=15)
         self.results["scenarios"][name] = record
 
     def run(self):
@@ -603,7 +696,7 @@ http {{
                 100 * (host_after["steal"] - host_before["steal"]) / max(1, host_after["total"] - host_before["total"]), 1)
         finally:
             self.stop_all()
-            for name in ("gateway", "simulator", "floor", "nginx-error"):
+            for name in ("gateway", "baseline", "gateway-d", "simulator", "floor", "nginx-error"):
                 src = os.path.join(self.work, f"{name}.log")
                 if os.path.exists(src):
                     shutil.copy(src, os.path.join(self.out, f"{name}.log"))
@@ -656,7 +749,22 @@ def summary(results):
         "inflight_cpu_us_per_refresh": s.get("inflight", {}).get("gateway_cpu_us_per_refresh"),
         "range_throughput_vs_nginx": s.get("range_reads", {}).get("throughput_vs_nginx"),
         "sse_change_p99_ms": s.get("sse_fanout", {}).get("change_p99_ms"),
+        # Against the floor (bench/floor), ASP.NET Core forwarding creates with nothing else: targets 0.5 or more,
+        # 2 or less, and 1 ms or less.
+        "create_rps_vs_floor": ratio(a["saturation"]["gateway"].get("rps"), a["saturation"].get("floor", {}).get("rps")),
+        "create_cpu_vs_floor": ratio(a["saturation"]["gateway"].get("cpu_us_per_request"),
+                                     a["saturation"].get("floor", {}).get("cpu_us_per_request")),
+        "create_overhead_vs_floor_p99_ms": difference(a["fixed"]["1000"]["gateway"].get("p99_ms"),
+                                                      a["fixed"]["1000"].get("floor", {}).get("p99_ms")),
     }
+
+
+def ratio(value, over):
+    return round(value / over, 2) if value is not None and over else None
+
+
+def difference(value, minus):
+    return round(value - minus, 2) if value is not None and minus is not None else None
 
 
 def chart(results, path):
@@ -674,11 +782,13 @@ def chart(results, path):
                 added[via].append(fixed.get(f"{via}_added_p99_ms") or 0)
     fig, ax = plt.subplots(figsize=(10, 4.5))
     x = range(len(labels))
-    bars = {"gateway": ("gateway", "#3566a8"), "floor": ("ASP.NET Core floor (creates only)", "#8fb3de"),
-            "nginx": ("nginx (plain proxy)", "#9a9a9a")}
-    for n, via in enumerate(VIAS):
+    bars = {"gateway": ("gateway", "#3566a8"), "baseline": (f"baseline gateway ({results.get('baseline_ref', '')})", "#e0a030"),
+            "floor": ("ASP.NET Core floor (creates only)", "#8fb3de"), "nginx": ("nginx (plain proxy)", "#9a9a9a")}
+    shown = [via for via in VIAS if any(added[via])]
+    width = 0.8 / max(1, len(shown))
+    for n, via in enumerate(shown):
         label, color = bars[via]
-        ax.bar([i + (n - 1) * 0.27 for i in x], added[via], 0.27, label=label, color=color)
+        ax.bar([i + (n - (len(shown) - 1) / 2) * width for i in x], added[via], width, label=label, color=color)
     ax.axhline(2, color="#c0392b", linestyle="--", linewidth=1, label="target for (a), (b): 2 ms")
     ax.set_xticks(list(x))
     ax.set_xticklabels(labels, fontsize=8)
@@ -739,7 +849,7 @@ def markdown(results, baseline, findings):
         "",
         "## Results",
         "",
-        "| scenario | path | saturation rps | p50 ms | p99 ms | @1,000 rps p50 / p99 ms | near saturation: offered rps, p50 / p99 ms | gateway CPU µs per request |",
+        "| scenario | path | saturation rps | p50 ms | p99 ms | @1,000 rps p50 / p99 ms | near saturation: offered rps, p50 / p99 ms | CPU µs per request (gateways, floor) |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, record in s.items():
@@ -753,15 +863,16 @@ def markdown(results, baseline, findings):
                 f"| {record['title'] if target == 'gateway' else ''} | {target} | {sat['rps']:.0f} | {fmt(sat['p50_ms'])} |"
                 f" {fmt(sat['p99_ms'])} | {fmt(at1k['p50_ms']) + ' / ' + fmt(at1k['p99_ms']) if at1k else '–'} |"
                 f" {str(near['offered_rps']) + ': ' + fmt(near['p50_ms']) + ' / ' + fmt(near['p99_ms']) if near else '–'} |"
-                f" {fmt(sat.get('gateway_cpu_us_per_request'), 0)} |")
+                f" {fmt(sat.get('cpu_us_per_request', sat.get('gateway_cpu_us_per_request')), 0)} |")
+    vias = [v for v in VIAS if any(v in fixed for record in s.values() for fixed in record.get("fixed", {}).values())]
     lines += ["", "### Added latency over direct (p99, ms)", "",
-              "| scenario | offered rps | gateway p50 | gateway p99 | floor p50 | floor p99 | nginx p50 | nginx p99 |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| scenario | offered rps |" + "".join(f" {via} p50 | {via} p99 |" for via in vias),
+              "|---|---:|" + "---:|---:|" * len(vias)]
     for name, record in s.items():
         for rate, fixed in record.get("fixed", {}).items():
             lines.append(f"| {record['title']} | {fixed['gateway']['offered_rps']:.0f} |"
                          + "".join(f" {fmt(fixed.get(f'{via}_added_p50_ms'))} | {fmt(fixed.get(f'{via}_added_p99_ms'))} |"
-                                   for via in VIAS))
+                                   for via in vias))
     lines += ["", "![Added p99 latency by scenario](benchmark-added-latency.png)", "",
               "### Gateway memory", "", "| scenario | RSS before | peak RSS while saturated |", "|---|---:|---:|"]
     for name, record in s.items():
@@ -772,7 +883,9 @@ def markdown(results, baseline, findings):
                      f"{(mem['peak'] or 0) / 2**20:.0f} MB |")
     d = s["big_create"]["gateway_memory"]
     lines += ["", f"(d): body {results['payload_bytes'] / 1e6:.1f} MB, 4 concurrent creates: "
-                  f"{fmt(d.get('per_request_over_payload'))} × the payload per concurrent request (target: at most 3)."]
+                  f"{fmt(d.get('per_request_over_payload'))} × the payload per concurrent request (target: at most 3), "
+                  + ("measured in a gateway process started for (d) alone, after the same warm-up every run."
+                     if d.get("fresh_process") else "measured in the gateway that ran the scenarios before it.")]
     c = s["status_busy"].get("coalescing")
     if c:
         lines += ["", f"(c) coalescing: {c['gateway_requests']} gateway status reads of one in-progress generation in "
@@ -807,6 +920,22 @@ def markdown(results, baseline, findings):
                       f"fetches of the followed generation: {g['upstream_fetches_followed']}; of one created with it that nobody "
                       f"followed: {g['upstream_fetches_alone']}. (`generation.video_stored` is measured from the success, so it "
                       "includes the download.)"]
+    if results.get("baseline_ref"):
+        lines += ["", f"### This head against {results['baseline_ref']}, measured in turns", "",
+                  f"`--baseline {results['baseline_ref']}` published that ref's gateway from a temporary git worktree and ran it"
+                  " beside this one (same settings, a ledger of its own). At saturation the two took turns in rounds of equal"
+                  " length; at 1,000 rps they took turns with the other paths. CPU is each process's own per request.", "",
+                  "| scenario | saturation rps: baseline / this head | CPU µs per request: baseline / this head |"
+                  " @1,000 rps p50 ms: baseline / this head | @1,000 rps p99 ms: baseline / this head |",
+                  "|---|---:|---:|---:|---:|"]
+        for name, record in s.items():
+            sat, at1k = record.get("saturation", {}), record.get("fixed", {}).get("1000", {})
+            if "baseline" not in sat:
+                continue
+            pair = lambda get, digits: " / ".join(fmt(get(t), digits) for t in ("baseline", "gateway"))
+            lines.append(f"| {record['title']} | {pair(lambda t: sat[t]['rps'], 0)} |"
+                         f" {pair(lambda t: sat[t].get('cpu_us_per_request'), 0)} |"
+                         f" {pair(lambda t: at1k.get(t, {}).get('p50_ms'), 2)} | {pair(lambda t: at1k.get(t, {}).get('p99_ms'), 2)} |")
     sm = results["summary"]
     lines += ["", "## Targets", "",
               "| target | measured | met |", "|---|---:|---|",
@@ -814,6 +943,10 @@ def markdown(results, baseline, findings):
               f"| (b) added p99 at 1,000 rps ≤ 2 ms | {fmt(sm['status_overhead_p99_ms'])} ms | {yes(sm['status_overhead_p99_ms'], 2, le=True)} |",
               f"| (a) throughput ≥ 60% of nginx | {fmt(sm['create_rps_vs_nginx'])} × | {yes(sm['create_rps_vs_nginx'], 0.6)} |",
               floor_row(s["create"]),
+              f"| (a) throughput ≥ 50% of the floor's | {fmt(sm.get('create_rps_vs_floor'))} × | {yes(sm.get('create_rps_vs_floor'), 0.5)} |",
+              f"| (a) CPU per create ≤ 2 × the floor's | {fmt(sm.get('create_cpu_vs_floor'))} × | {yes(sm.get('create_cpu_vs_floor'), 2, le=True)} |",
+              f"| (a) p99 at 1,000 rps ≤ the floor's + 1 ms | {fmt(sm.get('create_overhead_vs_floor_p99_ms'))} ms above | "
+              f"{yes(sm.get('create_overhead_vs_floor_p99_ms'), 1, le=True)} |",
               f"| (b) throughput ≥ nginx | {fmt(sm['status_rps_vs_nginx'])} × | {yes(sm['status_rps_vs_nginx'], 1.0)} |",
               f"| (d) memory per concurrent request ≤ 3 × payload | {fmt(sm['big_create_mem_ratio'])} × | {yes(sm['big_create_mem_ratio'], 3, le=True)} |",
               f"| (c) upstream fetches per interval = 1 | {c['upstream_fetches_from_gateway']} in {c['refresh_intervals']} intervals | "
@@ -855,7 +988,8 @@ def markdown(results, baseline, findings):
     if findings:
         lines += ["", findings.strip()]
     lines += ["", "## Reproduce", "",
-              "```bash", "bench/run.sh --quick   # under 3 minutes", "bench/run.sh           # about 10 minutes", "```", "",
+              "```bash", "bench/run.sh --quick   # under 3 minutes", "bench/run.sh           # about 10 minutes",
+              "bench/run.sh --baseline main   # also main's gateway, measured in turns with this one", "```", "",
               "As root on Debian it installs nginx, wrk and python3-matplotlib when they are missing. It publishes the",
               "gateway, the simulator and the floor to `artifacts/bench/`, keeps their logs there, and rewrites this file,",
               "`docs/benchmark-added-latency.png` and `docs/benchmark-results.json`. All traffic stays on 127.0.0.1.",
@@ -893,6 +1027,9 @@ def main():
     parser.add_argument("--seconds", type=int, help="seconds per measurement, instead of the mode's")
     parser.add_argument("--inflight", type=int, default=1000, help="generations in flight for the inflight scenario")
     parser.add_argument("--sse", type=int, default=10000, help="event-stream subscribers for the sse_fanout scenario")
+    parser.add_argument("--baseline-gateway", help="a published gateway folder to measure in turns with this one "
+                                                   "(bench/run.sh --baseline REF publishes it)")
+    parser.add_argument("--baseline-ref", help="the git ref the baseline gateway was published from, for the report")
     args = parser.parse_args()
     # Each subscriber is a socket in the load client and one in the gateway, and their processes inherit this limit.
     raise_fd_limit(2 * args.sse + 4096)

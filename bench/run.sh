@@ -3,6 +3,8 @@
 #
 #   bench/run.sh            full run (about 10 minutes): 15 s per measurement
 #   bench/run.sh --quick    quick run (under 3 minutes): 3 s per measurement
+#   bench/run.sh --baseline REF   also publishes REF's gateway (a commit, branch or tag) from a temporary git
+#                                 worktree and measures it in turns with this one in (a), (b) and (c)
 #
 # It publishes the gateway, the simulator, the floor (bench/floor) and the event-stream load client (bench/sse-fanout) in Release, starts the simulator in its
 # instant-answer mode, the gateway and the floor in Production against it, and nginx proxying to the same
@@ -26,6 +28,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# --baseline REF is taken here (the publishing is this script's); everything else goes on to bench.py.
+baseline=""
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --baseline) baseline="${2:?--baseline needs a git ref}"; shift 2 ;;
+    --baseline=*) baseline="${1#--baseline=}"; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+
 out=artifacts/bench
 mkdir -p "$out"
 echo "bench: publishing the gateway, the simulator, the floor and the event-stream load client (Release)"
@@ -40,8 +53,21 @@ dotnet publish bench/floor -c Release -o "$out/floor" --nologo -v quiet >>"$out/
 dotnet publish bench/sse-fanout -c Release -o "$out/sse-fanout" --nologo -v quiet >>"$out/publish.log" 2>&1 \
   || { cat "$out/publish.log"; exit 1; }
 
+if [ -n "$baseline" ]; then
+  commit=$(git rev-parse --verify --quiet "$baseline^{commit}") || { echo "bench: --baseline $baseline is not a commit" >&2; exit 1; }
+  tree=$(mktemp -d -t kling-bench-baseline-XXXXXX)
+  trap 'git worktree remove --force "$tree" >/dev/null 2>&1 || true; rm -rf "$tree"' EXIT
+  echo "bench: publishing the baseline gateway from $baseline ($(git rev-parse --short "$commit")) in a temporary worktree"
+  git worktree add --detach "$tree" "$commit" >>"$out/publish.log" 2>&1 || { cat "$out/publish.log"; exit 1; }
+  rm -rf "$out/baseline-gateway"
+  dotnet publish "$tree/src/KlingGateway" -c Release -o "$out/baseline-gateway" --nologo -v quiet >>"$out/publish.log" 2>&1 \
+    || { cat "$out/publish.log"; exit 1; }
+  git worktree remove --force "$tree" >/dev/null 2>&1 || true
+  args+=(--baseline-gateway "$out/baseline-gateway" --baseline-ref "$baseline ($(git rev-parse --short "$commit"))")
+fi
+
 # Every event-stream subscriber holds a socket in the load client and one in the gateway: raise the open-file limit
 # (bench.py lifts the soft limit as far as this hard one allows).
 ulimit -Hn 1048576 2>/dev/null || true
 
-exec /usr/bin/python3 bench/bench.py --out "$out" "$@"
+/usr/bin/python3 bench/bench.py --out "$out" ${args[@]+"${args[@]}"}

@@ -25,6 +25,11 @@ namespace KlingGateway.Events;
 /// grows, and a client resuming after it misses nothing committed before it. SQLite has one writer, and no gaps.
 /// </para>
 /// <para>
+/// <b>Idle.</b> With no subscriber on this replica, and a log whose sequences commit in order (SQLite), the hub reads only
+/// where the log ends, not the events: nobody is there to hand them to, and a stream opened later replays everything up
+/// to that point from the log itself. That keeps a create from paying for a read of its own event (bench/FINDINGS.md).
+/// </para>
+/// <para>
 /// <b>Bounded.</b> At most <see cref="EventOptions.MaxSubscribers"/> streams per replica and
 /// <see cref="EventOptions.MaxSubscribersPerClient"/> per client; each has a queue of <see cref="QueueLength"/> events,
 /// and one whose reader falls that far behind is ended (its client resumes from the ledger with <c>Last-Event-ID</c>),
@@ -229,7 +234,10 @@ public sealed partial class EventHub : BackgroundService
                         _started.TrySetResult();
                     }
 
-                    await CatchUpAsync(stoppingToken);
+                    if (!await PassWhileIdleAsync(stoppingToken))
+                    {
+                        await CatchUpAsync(stoppingToken);
+                    }
                 }
                 catch (Exception exception) when (exception is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
@@ -249,6 +257,36 @@ public sealed partial class EventHub : BackgroundService
             EndAll();
             await heartbeats;
         }
+    }
+
+    /// <summary>
+    /// With nobody subscribed, moves the high mark to where the log ends without reading the events (see the remarks,
+    /// "Idle"); false when there is someone to hand events to, or the log may still fill a gap below its end.
+    /// </summary>
+    private async Task<bool> PassWhileIdleAsync(CancellationToken cancellationToken)
+    {
+        if (!_log.CommitsInSequence || Volatile.Read(ref _total) > 0 || _gapSince is not null || _late.Count > 0)
+        {
+            return false;
+        }
+
+        var latest = await _log.LatestSequenceAsync(cancellationToken);
+        // A subscription counts itself before it takes the publish lock and reads the high mark under it: seen here,
+        // it gets its events read and handed on; not seen, it starts after this mark and replays up to it from the log.
+        lock (_publishLock)
+        {
+            if (Volatile.Read(ref _total) > 0)
+            {
+                return false;
+            }
+
+            if (latest > _high)
+            {
+                Interlocked.Exchange(ref _high, latest);
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Hands on every event committed since the last one handed on, in sequence order (see the remarks on gaps).</summary>

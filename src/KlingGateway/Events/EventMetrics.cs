@@ -25,7 +25,8 @@ public sealed class EventMetrics
         _slow = meter.CreateCounter<long>("kling_gateway.events.slow_subscribers", "{stream}",
             "Event streams ended because their reader fell too far behind; the client resumes with Last-Event-ID.");
         _fanoutLag = meter.CreateHistogram<double>("kling_gateway.events.fanout_lag", "s",
-            "From a change's commit to this replica handing its event to its subscribers (another replica's change included).");
+            "From a change's commit to this replica handing its event to its subscribers (another replica's change included); "
+            + "recorded only while this replica has subscribers.");
     }
 
     public void Opened(bool allGenerations) => Interlocked.Increment(ref allGenerations ? ref _allGenerations : ref _oneGeneration);

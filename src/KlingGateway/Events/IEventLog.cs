@@ -9,6 +9,13 @@ namespace KlingGateway.Events;
 /// </summary>
 public interface IEventLog
 {
+    /// <summary>
+    /// True when an event's sequence is visible only once every lower one is (one writer, as in SQLite): the newest
+    /// sequence then has no gap below it that a later commit could fill. PostgreSQL takes numbers at insert and may
+    /// commit them out of order.
+    /// </summary>
+    bool CommitsInSequence { get; }
+
     /// <summary>The newest event's sequence, or 0 when the log is empty.</summary>
     Task<long> LatestSequenceAsync(CancellationToken cancellationToken);
 

@@ -305,6 +305,27 @@ public sealed partial class GenerationService(
     /// Finished, with its video settled, no late checks left and its billing known (one still unknown changes once more,
     /// in <see cref="CreateSettlementWorker"/>): it will not change for a long while.
     /// </summary>
+    /// <summary>
+    /// The generation as the ledger holds it, from memory when it is settled (the cache above), with no refresh and no
+    /// ownership check: for a route that decides itself who may see it (a video's content, read range by range by a
+    /// player). Null for an unknown id.
+    /// </summary>
+    public async Task<Generation?> FindAsync(string id, CancellationToken cancellationToken)
+    {
+        if (_finished.TryGetValue(id, out Generation? settled))
+        {
+            return settled;
+        }
+
+        var generation = await store.FindAsync(id, cancellationToken);
+        if (generation is not null && IsSettled(generation))
+        {
+            _finished.Set(id, generation, FinishedEntry);
+        }
+
+        return generation;
+    }
+
     private static bool IsSettled(Generation generation) =>
         generation.Status.IsTerminal() && generation.NextRefreshAt is null && generation.Billing != GenerationBilling.Unknown
         && generation.Kept?.State is null or KeptVideoState.Stored or KeptVideoState.Failed or KeptVideoState.Expired;

@@ -15,6 +15,9 @@ internal sealed class EventLogRows(LedgerDatabase database) : IEventLog
 {
     private const string EventColumns = "seq, generation_id, version, type, owner_client, owner_user, occurred_at, final, snapshot";
 
+    /// <inheritdoc/>
+    public bool CommitsInSequence => database.CommitsInSequence;
+
     public async Task<long> LatestSequenceAsync(CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);

@@ -13,6 +13,12 @@ internal abstract class LedgerDatabase
     /// <summary>Where the ledger is, safe to log: a file path, or host, port and database (never a user or password).</summary>
     public abstract string Target { get; }
 
+    /// <summary>
+    /// True when a row's sequence number becomes visible only after every lower one has (one writer, as in SQLite);
+    /// PostgreSQL takes numbers at insert and may commit them out of order.
+    /// </summary>
+    public virtual bool CommitsInSequence => false;
+
     // ---- Schema (LedgerMigrator) ----
 
     /// <summary>The schema, one step per version, applied in order. A change is a new step at the end; a shipped step is never edited.</summary>

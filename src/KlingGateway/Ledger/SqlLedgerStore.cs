@@ -118,6 +118,8 @@ public abstract class SqlLedgerStore : IGenerationStore, ILedgerAccounting, ILed
         _settlement.SettleBillingAsync(id, billing, now, cancellationToken);
 
     // The event log (IEventLog).
+    public bool CommitsInSequence => _events.CommitsInSequence;
+
     public Task<long> LatestSequenceAsync(CancellationToken cancellationToken) => _events.LatestSequenceAsync(cancellationToken);
 
     public Task<IReadOnlyList<GenerationEvent>> ReadAfterAsync(long afterSequence, int limit, CancellationToken cancellationToken) =>

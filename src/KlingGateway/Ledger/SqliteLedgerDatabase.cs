@@ -53,6 +53,9 @@ internal sealed class SqliteLedgerDatabase : LedgerDatabase, IDisposable
     /// <summary>The absolute path of the SQLite file.</summary>
     public override string Target { get; }
 
+    // One writer per file, so an event's sequence is visible only after every lower one.
+    public override bool CommitsInSequence => true;
+
     public override IReadOnlyList<string> Migrations => LedgerSchema.Sqlite;
 
     public override async Task<DbConnection> OpenForMigrationAsync(CancellationToken cancellationToken)

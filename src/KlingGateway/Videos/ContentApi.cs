@@ -14,6 +14,8 @@ namespace KlingGateway.Videos;
 /// for Range, 304 for If-None-Match, 412 and 416 where they apply); one not stored yet is streamed from its source
 /// (<see cref="VideoSourceStream"/>). Either the link's token (<see cref="VideoLinks"/>) or the caller's own credentials
 /// let a request in; with credentials, the same ownership rule as every route holds (someone else's video is a 404).
+/// A settled generation (finished, its video stored) comes from the generations' memory cache, as a status read does, so a
+/// player reading a video range by range does not read the ledger for each range.
 /// </summary>
 public static class ContentApi
 {
@@ -56,7 +58,7 @@ public static class ContentApi
     private static async Task<Results<ProblemHttpResult, EmptyHttpResult>> Content(
         string id,
         HttpContext context,
-        IGenerationStore store,
+        GenerationService generations,
         VideoLinks links,
         IVideoStorage storage,
         VideoSourceStream source,
@@ -68,7 +70,7 @@ public static class ContentApi
         var linked = wellFormed && links.IsValid(id, token);
         var caller = context.User.HasClaim(c => c.Type == Caller.ClientClaim) ? context.Caller() : null;
 
-        var generation = wellFormed && (linked || caller is not null) ? await store.FindAsync(id, context.RequestAborted) : null;
+        var generation = wellFormed && (linked || caller is not null) ? await generations.FindAsync(id, context.RequestAborted) : null;
         var visible = generation is not null && (linked || caller!.CanSee(generation));
         if (!visible)
         {

@@ -216,6 +216,48 @@ public sealed class EventStreamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ChangesWhileNobodyListens_AreReplayedToTheNextStream_ThenLaterOnesArriveLive_WithoutGapOrRepeat()
+    {
+        var gateway = await StartAccessAsync();
+        var alpha = LiveGateway.Client(gateway, AccessHosts.AlphaKey);
+        string lastSeen;
+        await using (var first = await EventStreamClient.OpenAsync(alpha, "/v1/generations/events"))
+        {
+            var before = await CreateAsync(alpha, "queued=0.2,generating=0.2");
+            lastSeen = (await ReadUntilAsync(first, events => events.Any(e => Is(e, before, "generation.video_stored"))))[^1].Id!;
+        }
+
+        // No stream open on the replica: the hub passes these events by without reading them.
+        var unheard = await CreateAsync(alpha, "queued=0.2,generating=0.2");
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            using var status = await alpha.GetAsync($"/v1/generations/{unheard}");
+            var resource = JsonDocument.Parse(await status.Content.ReadAsStringAsync()).RootElement;
+            if (resource.TryGetProperty("video", out var video) && video.ValueKind == JsonValueKind.Object
+                && video.TryGetProperty("storage", out var storage) && storage.GetString() == "stored")
+            {
+                break;
+            }
+
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), "the generation made while nobody listened never finished");
+            await Task.Delay(200);
+        }
+
+        await using var resumed = await EventStreamClient.OpenAsync(alpha, "/v1/generations/events", lastEventId: lastSeen);
+        var live = await CreateAsync(alpha, "queued=0.2,generating=0.2");
+        var events = await ReadUntilAsync(resumed, events => events.Any(e => Is(e, live, "generation.video_stored")));
+
+        Assert.Contains(events, e => Is(e, unheard, "generation.queued"));
+        Assert.Contains(events, e => Is(e, unheard, "generation.video_stored"));
+        Assert.Contains(events, e => Is(e, live, "generation.queued"));
+        var ids = events.Select(e => long.Parse(e.Id!, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.True(ids[0] > long.Parse(lastSeen, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(ids.Order(), ids);
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+    }
+
+    [Fact]
     public async Task SomeoneElsesGeneration_AndAnUnknownId_AreTheSame404Problem()
     {
         var gateway = await StartAccessAsync();
