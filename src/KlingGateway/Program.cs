@@ -1,4 +1,5 @@
 using KlingGateway.Access;
+using KlingGateway.Creates;
 using KlingGateway.Events;
 using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
@@ -19,6 +20,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddGatewayHosting();
 builder.AddGatewayLogging();
+builder.Services.AddGatewayMetrics();
 builder.Services.AddGatewayJson();
 builder.Services.AddGatewayProblemDetails();
 builder.Services.AddGatewayLimits();
@@ -30,6 +32,7 @@ builder.Services.AddVideos();
 builder.Services.AddEvents();
 builder.Services.AddWebhooks();
 builder.Services.AddGatewayAccess();
+builder.Services.AddCreates();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
 builder.AddGatewayTelemetry();
@@ -41,10 +44,12 @@ app.UseGatewayRequestLogging();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseGatewayOpenApi();
+app.UseRouting();
 app.UseGatewayAccess();
 
 app.MapGet("/", PlaygroundEndpoints.Home).ExcludeFromDescription();
 app.MapModels();
+app.MapCreates();
 app.MapGenerations();
 app.MapGenerationEvents();
 app.MapVideoContent();

@@ -80,7 +80,6 @@ public static class ValidationServiceCollectionExtensions
     public static IServiceCollection AddGenerationValidation(this IServiceCollection services)
     {
         services.AddValidatorsFromAssemblyContaining<GenerationRequestValidator>(ServiceLifetime.Singleton);
-        services.AddGatewayMetrics();
         return services;
     }
 }

@@ -22,6 +22,7 @@ public sealed class ValidationFilterTests : IAsyncLifetime
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseTestServer();
+        builder.Services.AddGatewayMetrics();
         builder.Services.AddGenerationValidation();
         app = builder.Build();
         app.MapPost("/v1/generations", Create).AddEndpointFilter<ValidationFilter>();
