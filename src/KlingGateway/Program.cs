@@ -24,7 +24,6 @@ builder.Services.AddGatewayMetrics();
 builder.Services.AddGatewayJson();
 builder.Services.AddGatewayProblemDetails();
 builder.Services.AddGatewayLimits();
-builder.Services.AddGenerationValidation();
 builder.Services.AddUpstream();
 builder.Services.AddGenerations(builder.Configuration);
 builder.Services.AddGenerationLifecycle();

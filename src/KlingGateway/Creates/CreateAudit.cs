@@ -82,7 +82,7 @@ public sealed partial class CreateAudit(ILoggerFactory loggerFactory)
 }
 
 /// <summary>
-/// Writes the audit event of a create refused before <see cref="CreateFlow"/> ran (by <see cref="Infrastructure.ValidationFilter"/>,
+/// Writes the audit event of a create refused before <see cref="CreateFlow"/> ran (by <see cref="ValidationFilter"/>,
 /// which it wraps): it sees the refusal's status and learns from <see cref="CreateAudit.Written"/> whether the create's
 /// own event was written already.
 /// </summary>

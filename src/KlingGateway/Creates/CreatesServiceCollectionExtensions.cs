@@ -4,14 +4,19 @@ namespace KlingGateway.Creates;
 
 public static partial class CreatesServiceCollectionExtensions
 {
-    /// <summary>The create's steps (<see cref="CreateFlow"/> and what it calls) and the upkeep of its idempotency keys.</summary>
+    /// <summary>
+    /// The create's steps (<see cref="CreateFlow"/> and what it calls), the validators its filter runs, and the upkeep of
+    /// its idempotency keys.
+    /// </summary>
     public static IServiceCollection AddCreates(this IServiceCollection services)
     {
+        services.AddGenerationValidation();
         services.AddScoped<CreateFlow>();
         services.AddScoped<CreateAudit>();
         services.AddSingleton<IdempotencyKeys>();
         services.AddSingleton<CreateAdmission>();
         services.AddSingleton<UpstreamStart>();
+        services.AddSingleton<RunningCreates>();
         services.AddHostedService<IdempotencyKeyCleanup>();
         return services;
     }

@@ -1,4 +1,5 @@
 using KlingGateway.Access;
+using KlingGateway.Creates;
 using KlingGateway.Infrastructure;
 using KlingGateway.Upstream;
 using Microsoft.Extensions.Options;

@@ -38,7 +38,6 @@ public static class GenerationServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<SettlementMetrics>();
         services.AddSingleton<SettledGenerations>();
-        services.AddSingleton<RunningCreates>();
         services.AddSingleton<GenerationRecorder>();
         services.AddSingleton<GenerationService>();
         services.AddHostedService<LedgerInitializer>();

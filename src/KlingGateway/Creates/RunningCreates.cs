@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 
-namespace KlingGateway.Generations;
+using KlingGateway.Generations;
+
+namespace KlingGateway.Creates;
 
 /// <summary>
 /// The creates this process is running, from before their admission (which may wait for a lock) until the upstream's

@@ -1,8 +1,9 @@
 using FluentValidation;
 using KlingGateway.Generations;
+using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 
-namespace KlingGateway.Infrastructure;
+namespace KlingGateway.Creates;
 
 /// <summary>
 /// Runs on the create routes (<c>.AddEndpointFilter&lt;ValidationFilter&gt;()</c>): answers a refused body with
