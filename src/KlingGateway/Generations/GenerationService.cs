@@ -16,8 +16,9 @@ public readonly record struct GenerationOutcome(Generation? Generation, Upstream
 
 /// <summary>
 /// Keeps each generation's status fresh: a status read, the background worker and the watchdog come here, and every
-/// change they make is written by <see cref="GenerationRecorder"/> (the create's first steps are <c>Creates/</c>). A generation is refreshed from the upstream at
-/// most once per <see cref="GenerationOptions.StatusRefreshInterval"/> in total, whoever asks: a status read, the
+/// change they make is written by <see cref="GenerationRecorder"/> (a create's first steps are <c>Creates/</c>). A
+/// generation is refreshed from the upstream at most once per <see cref="GenerationOptions.StatusRefreshInterval"/> in
+/// total, whoever asks: a status read, the
 /// background worker, or another replica. The claim is one conditional update of the ledger row (a lease that expires
 /// with the interval); within a replica, every reader and the worker share one fetch, and its outcome (success or fault)
 /// until the next refresh is due.
