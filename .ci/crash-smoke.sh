@@ -10,34 +10,17 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-work=$(mktemp -d)
-passed=0 failed=0
-pass() { echo "crash-smoke: PASS $1"; passed=$((passed + 1)); }
-fail() { echo "crash-smoke: FAIL $1"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
-json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$@"; }
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=.ci/lib.sh
+. .ci/lib.sh
+smoke_begin crash-smoke
+build_app
 
-# The build the tests use, copied so that a later build cannot swap files under the running processes.
-if ! dotnet build src/KlingGateway/KlingGateway.csproj --nologo -v q >"$work/build.log" 2>&1; then
-  fail "build the gateway"; tail -n 30 "$work/build.log"; exit 1
-fi
-app="$work/app"
-cp -r src/KlingGateway/bin/Debug/net10.0 "$app"
-
-key="crash-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+key=$(random_key crash)
 printf '%s\n' "$key" >"$work/aimlapi_key.txt"
-client_key="client-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+client_key=$(random_key client)
 # No rate or in-flight limit: 200 creates at once must all reach the ledger; /v1/usage shows what is held.
 printf '{"Auth":{"Clients":{"crash":{"KeyHashes":["%s"],"RequestsPerMinute":0,"MaxInFlight":0}}}}' \
-  "$(printf '%s' "$client_key" | sha256sum | cut -d' ' -f1)" >"$work/clients.json"
+  "$(key_hash "$client_key")" >"$work/clients.json"
 
 sim_port=$(free_port)
 sim="http://127.0.0.1:$sim_port"
@@ -57,12 +40,7 @@ start_gateway() { # name port settings...
     dotnet KlingGateway.dll --urls "http://127.0.0.1:$port") >"$work/$name.out" 2>"$work/$name.err" &
   last_pid=$!
   pids+=("$last_pid")
-  for _ in $(seq 1 60); do
-    curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && return 0
-    kill -0 "$last_pid" 2>/dev/null || return 1
-    sleep 0.5
-  done
-  return 1
+  wait_ready "http://127.0.0.1:$port" "$last_pid"
 }
 
 # How many log lines across the files carry this event id (the JSON log writes it as "EventId":{"Id":N,...}).

@@ -8,33 +8,18 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-work=$(mktemp -d)
-app="$work/app"
+# shellcheck source=.ci/lib.sh
+. .ci/lib.sh
+smoke_begin lifecycle-smoke
 data="$work/data"
-passed=0 failed=0
-pass() { echo "lifecycle-smoke: PASS $1"; passed=$((passed + 1)); }
-fail() { echo "lifecycle-smoke: FAIL $1"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
-sim_pid="" gw_pid=""
-cleanup() {
-  for pid in $gw_pid $sim_pid; do kill -KILL "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 # 1. The gateway and the simulator as the image carries them (the Dockerfile's publish line).
-publish=$(sed -n 's/^RUN \(dotnet publish .*\)$/\1/p' Dockerfile)
-if [ -z "$publish" ] || ! PUBLISH_DIR="$app" eval "$publish" >"$work/publish.log" 2>&1; then
-  fail "publish with the Dockerfile's command"; tail -n 30 "$work/publish.log"
-  exit 1
-fi
+publish_app
 
-key="smoke-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+key=$(random_key smoke)
 printf '%s\n' "$key" >"$work/aimlapi_key.txt"
-client_key="client-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-printf '{"Auth":{"Clients":{"smoke":{"KeyHashes":["%s"]}}}}' "$(printf '%s' "$client_key" | sha256sum | cut -d' ' -f1)" >"$work/clients.json"
+client_key=$(random_key client)
+printf '{"Auth":{"Clients":{"smoke":{"KeyHashes":["%s"]}}}}' "$(key_hash "$client_key")" >"$work/clients.json"
 sim="http://127.0.0.1:$(free_port)"
 gw="http://127.0.0.1:$(free_port)"
 
@@ -48,12 +33,7 @@ start_gateway() {
     Storage__DownloadTimeout=00:00:10 Storage__MaxConcurrentDownloads=4 \
     dotnet KlingGateway.dll --urls "$gw") >>"$work/gateway.out" 2>>"$work/gateway.err" &
   gw_pid=$!
-  for _ in $(seq 1 60); do
-    curl -fsS "$gw/health/ready" >/dev/null 2>&1 && return 0
-    kill -0 "$gw_pid" 2>/dev/null || return 1
-    sleep 0.5
-  done
-  return 1
+  wait_ready "$gw" "$gw_pid"
 }
 
 check "the published gateway starts" start_gateway

@@ -6,37 +6,23 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-work=$(mktemp -d)
-app="$work/app"
-passed=0 failed=0
-pass() { echo "publish-smoke: PASS $1"; passed=$((passed + 1)); }
-fail() { echo "publish-smoke: FAIL $1"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
-sim_pid="" gw_pid=""
-cleanup() {
-  for pid in $gw_pid $sim_pid; do kill -TERM "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=.ci/lib.sh
+. .ci/lib.sh
+kill_signal=TERM
+smoke_begin publish-smoke
 
 # 1. Publish exactly as the Dockerfile does (its RUN line, with PUBLISH_DIR pointing here instead of /app).
-publish=$(sed -n 's/^RUN \(dotnet publish .*\)$/\1/p' Dockerfile)
-if [ -z "$publish" ] || ! PUBLISH_DIR="$app" eval "$publish" >"$work/publish.log" 2>&1; then
-  fail "publish with the Dockerfile's command"; tail -n 30 "$work/publish.log"
-  exit 1
-fi
+publish_app
 pass "publish with the Dockerfile's command ($publish)"
 check "the publish output carries the simulator for the compose demo" \
   test -f "$app/KlingGateway.Simulator.dll" -a -f "$app/KlingGateway.Simulator.runtimeconfig.json"
 
 # 2. The key lives only in a file (as a compose or Kubernetes secret); the simulator reads the same file.
-key="smoke-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+key=$(random_key smoke)
 printf '%s\n' "$key" >"$work/aimlapi_key.txt"
 # A frontend's key, let in through a clients file as an operator would (Production refuses callers without one).
-client_key="client-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-printf '{"Auth":{"Clients":{"smoke":{"KeyHashes":["%s"]}}}}' "$(printf '%s' "$client_key" | sha256sum | cut -d' ' -f1)" >"$work/clients.json"
+client_key=$(random_key client)
+printf '{"Auth":{"Clients":{"smoke":{"KeyHashes":["%s"]}}}}' "$(key_hash "$client_key")" >"$work/clients.json"
 sim_port=$(free_port)
 gw_port=$(free_port)
 gw="http://127.0.0.1:$gw_port"

@@ -10,34 +10,18 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-work=$(mktemp -d)
-passed=0 failed=0
-pass() { echo "webhook-smoke: PASS $1"; passed=$((passed + 1)); }
-fail() { echo "webhook-smoke: FAIL $1"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
-sim_pid="" gw_pid="" rx_pid=""
-cleanup() {
-  for pid in $gw_pid $sim_pid $rx_pid; do kill -KILL "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=.ci/lib.sh
+. .ci/lib.sh
+smoke_begin webhook-smoke
+build_app
 
-# The build the tests use, copied so that a later build cannot swap files under the running processes.
-if ! dotnet build src/KlingGateway/KlingGateway.csproj --nologo -v q >"$work/build.log" 2>&1; then
-  fail "build the gateway"; tail -n 30 "$work/build.log"; exit 1
-fi
-app="$work/app"
-cp -r src/KlingGateway/bin/Debug/net10.0 "$app"
-
-key="smoke-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+key=$(random_key smoke)
 printf '%s\n' "$key" >"$work/aimlapi_key.txt"
-client_key="client-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+client_key=$(random_key client)
 secret="whsec_$(head -c 32 /dev/urandom | base64 -w0)"
 rx_port=$(free_port)
 printf '{"Auth":{"Clients":{"smoke":{"KeyHashes":["%s"],"RequestsPerMinute":0,"MaxInFlight":0,"Webhooks":{"Endpoints":{"receiver":{"Url":"http://127.0.0.1:%s/hook","Secrets":["%s"]}}}}}}}' \
-  "$(printf '%s' "$client_key" | sha256sum | cut -d' ' -f1)" "$rx_port" "$secret" >"$work/clients.json"
+  "$(key_hash "$client_key")" "$rx_port" "$secret" >"$work/clients.json"
 sim="http://127.0.0.1:$(free_port)"
 gw="http://127.0.0.1:$(free_port)"
 db="$work/data/kling-gateway.db"
@@ -56,12 +40,7 @@ start_gateway() {
     Webhooks__Timeout=00:00:02 \
     dotnet KlingGateway.dll --urls "$gw") >>"$work/gateway.out" 2>>"$work/gateway.err" &
   gw_pid=$!
-  for _ in $(seq 1 60); do
-    curl -fsS "$gw/health/ready" >/dev/null 2>&1 && return 0
-    kill -0 "$gw_pid" 2>/dev/null || return 1
-    sleep 0.5
-  done
-  return 1
+  wait_ready "$gw" "$gw_pid"
 }
 
 ledger() {

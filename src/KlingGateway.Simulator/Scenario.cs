@@ -37,7 +37,7 @@ internal sealed partial class Scenario
 {
     public const string HeaderName = "X-Simulator-Scenario";
 
-    /// <summary>The statuses the upstream documents (RESEARCH.md §6); only these can be injected.</summary>
+    /// <summary>The statuses the upstream documents (docs/upstream.md, "Errors"); only these can be injected.</summary>
     private static readonly HashSet<int> InjectableStatuses = [400, 401, 403, 404, 429, 500, 502, 503, 504];
 
     private const double MaxSeconds = 10_000_000;

@@ -1,6 +1,6 @@
 namespace KlingGateway.Simulator;
 
-/// <summary>The two upstream route families (RESEARCH.md §1); each answers usage under its own key.</summary>
+/// <summary>The two upstream route families (docs/upstream.md, "Routes"); each answers usage under its own key.</summary>
 internal enum RouteFamily
 {
     /// <summary><c>/v2/video/generations</c>: create answers 200, usage is <c>credits_used</c>.</summary>

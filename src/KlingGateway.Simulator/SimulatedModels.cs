@@ -4,7 +4,7 @@ using System.Text;
 
 namespace KlingGateway.Simulator;
 
-/// <summary>Which backend shapes a model's generation ids (RESEARCH.md §4, example ids on the model pages).</summary>
+/// <summary>Which backend shapes a model's generation ids (docs/upstream.md, "Ids": the example ids on the model pages).</summary>
 internal enum IdFormat
 {
     /// <summary>21 characters of nanoid's alphabet, e.g. <c>gg6lldgKC2tRmvJwBjK7-</c> (v1 models).</summary>

@@ -123,7 +123,7 @@ internal static class UpstreamApi
             return UpstreamErrors.Truncated(answer);
         }
 
-        // The current spec answers 200; the legacy route's older spec answered 201 (RESEARCH.md §3, §7.7).
+        // The current spec answers 200; the legacy route's older spec answered 201 (docs/upstream.md, "Routes").
         return Results.Json(answer, statusCode: family == RouteFamily.Universal ? StatusCodes.Status200OK : StatusCodes.Status201Created);
     }
 
@@ -203,7 +203,7 @@ internal static class UpstreamApi
                     ["file_name"] = "output.mp4",
                     ["file_size"] = SampleVideo.Bytes.Length,
                 };
-                // credits_used in the current specs, tokens_used in the legacy one (RESEARCH.md §5, §7.5).
+                // credits_used in the current specs, tokens_used in the legacy one (docs/upstream.md, "Statuses").
                 answer["meta"] = new JsonObject
                 {
                     ["usage"] = generation.Family == RouteFamily.Universal
@@ -220,7 +220,7 @@ internal static class UpstreamApi
                 answer["error"] = NamedError();
                 break;
             case OutcomeKind.ErrorDetail:
-                // The shape of a real Kling effects failure (RESEARCH.md §5.1), not the spec's {name, message}.
+                // The shape of a real Kling effects failure (docs/upstream.md, "Statuses"), not the spec's {name, message}.
                 answer["status"] = "error";
                 answer["error"] = new JsonObject
                 {
@@ -302,7 +302,7 @@ internal static class UpstreamApi
         return node is JsonObject body ? (body, null) : (null, $"body: Expected object, received {KindOf(node)}");
     }
 
-    /// <summary>The upstream's own checks: a known model and a string image_url (zod-style messages, RESEARCH.md §6).</summary>
+    /// <summary>The upstream's own checks: a known model and a string image_url (zod-style messages, docs/upstream.md, "Errors").</summary>
     private static List<string> Validate(JsonObject body)
     {
         var problems = new List<string>();

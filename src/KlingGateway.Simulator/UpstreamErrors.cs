@@ -5,7 +5,8 @@ namespace KlingGateway.Simulator;
 
 /// <summary>
 /// The upstream's error answers: body <c>{message, path, requestId, statusCode, timestamp}</c> with the
-/// documented messages (RESEARCH.md §6, docs/errors-and-messages/*.md).
+/// documented messages (docs/upstream.md, "Errors"; the upstream's own pages are
+/// https://github.com/aimlapi/api-docs/tree/main/docs/errors-and-messages).
 /// </summary>
 internal static class UpstreamErrors
 {

@@ -28,8 +28,8 @@ public sealed partial class UpstreamStart(
     {
         var model = request.Model ?? throw new InvalidOperationException("A validated request names a known model.");
         var now = time.GetUtcNow();
-        // The catalog's default duration (5) when the body leaves it out, as the upstream does.
-        var seconds = request.Duration ?? 5;
+        // The model's default duration when the body leaves it out, as the upstream does.
+        var seconds = request.Duration ?? model.DefaultDuration;
         var id = GenerationId.New();
         return new Generation
         {

@@ -1,5 +1,4 @@
 using FluentValidation;
-using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 
@@ -8,8 +7,9 @@ namespace KlingGateway.Creates;
 /// <summary>
 /// Runs on the create routes (<c>.AddEndpointFilter&lt;ValidationFilter&gt;()</c>): answers a refused body with
 /// 415/400/413 problem details, a body with faults with one 400 validation problem listing every fault by its
-/// JSON path, and otherwise hands the warnings to the handler on <see cref="GenerationRequest.Warnings"/>.
-/// Bad input never throws (STYLE.md, "Validation").
+/// JSON path, and otherwise calls the handler, whose request carries its own <see cref="GenerationRequest.Warnings"/>
+/// (read from the body with the catalog's rules; the validator reports the same ones). Bad input never throws: it
+/// becomes a problem answer.
 /// </summary>
 public sealed class ValidationFilter(IValidator<GenerationRequest> validator, GatewayMetrics metrics) : IEndpointFilter
 {
@@ -64,9 +64,6 @@ public sealed class ValidationFilter(IValidator<GenerationRequest> validator, Ga
                 $"Nothing was sent upstream. Fix the {fields} listed in errors (keys are JSON paths as sent).");
         }
 
-        request.Warnings = [.. result.Errors
-            .Where(f => f.Severity == Severity.Warning)
-            .Select(f => new GenerationWarning(f.PropertyName, f.ErrorMessage))];
         return await next(context);
     }
 }

@@ -1,4 +1,4 @@
-using KlingGateway.Generations;
+using KlingGateway.Ledger;
 using KlingGateway.Webhooks;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;

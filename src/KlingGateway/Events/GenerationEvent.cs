@@ -6,7 +6,7 @@ namespace KlingGateway.Events;
 
 /// <summary>
 /// One change of a generation a caller can see, as the ledger's event log keeps it: recorded in the same transaction as
-/// the change (<see cref="SqlLedgerStore.RecordChangeAsync"/>, and the admission for <c>generation.queued</c>), read by
+/// the change (<see cref="Ledger.SqlLedgerStore.RecordChangeAsync"/>, and the admission for <c>generation.queued</c>), read by
 /// the event streams (<see cref="EventHub"/>) and reported by webhooks (<c>Webhooks/</c>).
 /// </summary>
 /// <param name="Sequence">

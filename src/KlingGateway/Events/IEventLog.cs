@@ -5,7 +5,7 @@ namespace KlingGateway.Events;
 /// <summary>
 /// The ledger's event log: every change of a generation a caller can see, written in the same transaction as the change
 /// itself, so the log holds an event exactly when the ledger holds the change (the events table of the ledger,
-/// <see cref="SqlLedgerStore"/>). Read by the event streams and the webhook outbox; pruned after <c>Events:Retention</c>.
+/// <see cref="Ledger.SqlLedgerStore"/>). Read by the event streams and the webhook outbox; pruned after <c>Events:Retention</c>.
 /// </summary>
 public interface IEventLog
 {

@@ -1,4 +1,5 @@
 using KlingGateway.Generations;
+using KlingGateway.Ledger;
 using Microsoft.Extensions.Options;
 using Npgsql;
 

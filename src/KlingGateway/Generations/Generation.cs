@@ -227,7 +227,7 @@ public sealed record GenerationError(string Code, string Message);
 
 /// <summary>
 /// What the upstream reports as used: <c>credits_used</c> in current specs, <c>tokens_used</c> in older ones
-/// (RESEARCH.md §5).
+/// (docs/upstream.md, "Statuses").
 /// </summary>
 public sealed record GenerationUsage(double? CreditsUsed, double? TokensUsed);
 

@@ -56,7 +56,7 @@ public enum GenerationChangeKind
 /// One change of a generation, written by <see cref="IGenerationStore.RecordChangeAsync"/>: the one statement every
 /// writer of a generation after its create goes through (the create's answer, refreshes, the watchdog, downloads,
 /// retention, and the settlement of interrupted creates and their billing). A visible change also writes its event and
-/// webhook deliveries in that same transaction (<see cref="SqlLedgerStore.RecordChangeAsync"/>, <c>Events/LedgerEvents.cs</c>).
+/// webhook deliveries in that same transaction (<see cref="Ledger.SqlLedgerStore.RecordChangeAsync"/>, <c>Ledger/EventRecorder.cs</c>).
 /// </summary>
 /// <param name="Kind">What happened.</param>
 /// <param name="Generation">The generation as it is after the change (its <see cref="Generation.Version"/> is ignored).</param>

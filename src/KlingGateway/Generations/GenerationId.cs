@@ -8,7 +8,7 @@ namespace KlingGateway.Generations;
 /// </summary>
 /// <remarks>
 /// The id is the only credential a caller needs to read a generation, so it comes from a cryptographic generator
-/// and carries 128 bits: it cannot be guessed or enumerated (CONTRACT.md, "The gateway's own rules").
+/// and carries 128 bits: it cannot be guessed or enumerated (docs/upstream.md, "Ids").
 /// </remarks>
 public static class GenerationId
 {

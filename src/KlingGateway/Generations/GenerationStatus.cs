@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace KlingGateway.Generations;
 
 /// <summary>
-/// The gateway's normalized generation status (CONTRACT.md, "Normalized statuses"). The upstream's own words are
+/// The gateway's normalized generation status (docs/upstream.md, "Statuses"). The upstream's own words are
 /// mapped by <see cref="StatusMapper"/>; in JSON the values are written in lowercase.
 /// </summary>
 [JsonConverter(typeof(JsonStringEnumConverter<GenerationStatus>))]

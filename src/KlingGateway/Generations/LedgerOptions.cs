@@ -1,3 +1,4 @@
+using KlingGateway.Ledger;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 

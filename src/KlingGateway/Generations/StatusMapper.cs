@@ -5,9 +5,9 @@ namespace KlingGateway.Generations;
 /// </summary>
 /// <remarks>
 /// Every aimlapi spec lists <c>queued</c>, <c>generating</c>, <c>completed</c>, <c>error</c>; older client code polls
-/// for <c>waiting</c> and <c>active</c>; <c>complete</c> and <c>failed</c> appear only elsewhere (RESEARCH.md §5.3).
+/// for <c>waiting</c> and <c>active</c>; <c>complete</c> and <c>failed</c> appear only elsewhere (docs/upstream.md, "Statuses").
 /// Anything else must not crash the gateway: it is a failure, and <see cref="IsKnown"/> lets the caller log it
-/// (CONTRACT.md, "Normalized statuses").
+/// (docs/upstream.md, "Statuses").
 /// </remarks>
 public static class StatusMapper
 {

@@ -107,7 +107,7 @@ internal sealed class ModelRequestSchemasFilter : IDocumentFilter, IOperationFil
                     ["model"] = model.Id,
                     ["prompt"] = "Mona Lisa puts on glasses with her hands.",
                     ["image_url"] = MonaLisa,
-                    ["duration"] = "5",
+                    ["duration"] = model.Field("duration")?.Default,
                 },
             ],
         };
@@ -156,15 +156,15 @@ internal sealed class ModelRequestSchemasFilter : IDocumentFilter, IOperationFil
                 {
                     Type = JsonSchemaType.Object,
                     AdditionalPropertiesAllowed = false,
-                    Required = new HashSet<string> { "mask", "trajectories" },
+                    Required = new HashSet<string> { CatalogShapes.MaskProperty, CatalogShapes.TrajectoriesProperty },
                     Properties = new Dictionary<string, IOpenApiSchema>
                     {
-                        ["mask"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "The mask image: an absolute http(s) URL or base64 JPEG/PNG data." },
-                        ["trajectories"] = new OpenApiSchema
+                        [CatalogShapes.MaskProperty] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "The mask image: an absolute http(s) URL or base64 JPEG/PNG data." },
+                        [CatalogShapes.TrajectoriesProperty] = new OpenApiSchema
                         {
                             Type = JsonSchemaType.Array,
-                            MinItems = 2,
-                            MaxItems = 77,
+                            MinItems = (field.Trajectory ?? ModelCatalog.Trajectory).MinPoints,
+                            MaxItems = (field.Trajectory ?? ModelCatalog.Trajectory).MaxPoints,
                             Description = "The motion path in pixels, origin at the bottom-left of the image.",
                             Items = new OpenApiSchema
                             {
@@ -193,7 +193,7 @@ internal sealed class ModelRequestSchemasFilter : IDocumentFilter, IOperationFil
                     {
                         Type = JsonSchemaType.Object,
                         AdditionalPropertiesAllowed = false,
-                        Description = "With type simple, exactly one value is non-zero; with any other type, leave it out.",
+                        Description = $"With type {ModelCatalog.SingleMoveCameraType}, exactly one value is non-zero; with any other type, leave it out.",
                         Properties = ModelCatalog.CameraConfigKeys.ToDictionary(k => k, _ => (IOpenApiSchema)new OpenApiSchema
                         {
                             Type = JsonSchemaType.Number,

@@ -1,30 +1,63 @@
+using System.Globalization;
+
 namespace KlingGateway.Models;
 
 /// <summary>
-/// The five Kling image-to-video models the gateway fronts, as data. Validation, the <c>/v1/models</c>
-/// catalog and the OpenAPI schemas all read this one table, so adding a model is adding an entry here.
-/// Sources: ../shared/upstream/CONTRACT.md ("The five models", "Validation") and RESEARCH.md §2, §3, §10.
+/// The five Kling image-to-video models the gateway fronts, as data, with every rule a request is held to. Validation,
+/// the <c>/v1/models</c> catalog, the OpenAPI schemas and the forwarded body all read this one table, so adding a model
+/// or changing a limit is changing an entry here. The rules are Kling's own, as docs/upstream.md records them
+/// ("Models", "Validation").
 /// </summary>
 public static class ModelCatalog
 {
+    /// <summary>Largest decoded image, in MB (docs/upstream.md, "Validation").</summary>
+    private const int ImageMegabytes = 10;
+
+    /// <summary>Shortest side of an image, in pixels.</summary>
+    private const int ImageMinSide = 300;
+
+    /// <summary>The first frame's widest aspect ratio either way: 1:2.5 to 2.5:1.</summary>
+    private const double FirstFrameAspect = 2.5;
+
     /// <summary>
     /// Kling's documented input-image limits (docs/upstream.md, "Validation": ≤ 10 MB, ≥ 300 px, 1:2.5 .. 2.5:1), and
     /// the gateway's own largest side.
     /// </summary>
     public static readonly ImageRule FirstFrame = new(
-        MaxBytes: 10 * 1024 * 1024, MinSide: 300, MaxSide: ImageRule.LargestSide, MinAspect: 1 / 2.5, MaxAspect: 2.5);
+        MaxBytes: ImageMegabytes * 1024 * 1024, MinSide: ImageMinSide, MaxSide: ImageRule.LargestSide,
+        MinAspect: 1 / FirstFrameAspect, MaxAspect: FirstFrameAspect);
 
     /// <summary>Tail frames and masks share the size limits; Kling does not repeat the aspect rule for them.</summary>
     public static readonly ImageRule OtherImage = new(
-        MaxBytes: 10 * 1024 * 1024, MinSide: 300, MaxSide: ImageRule.LargestSide, MinAspect: null, MaxAspect: null);
+        MaxBytes: ImageMegabytes * 1024 * 1024, MinSide: ImageMinSide, MaxSide: ImageRule.LargestSide, MinAspect: null, MaxAspect: null);
+
+    /// <summary>The camera type whose config carries exactly one non-zero movement; every other type takes none.</summary>
+    public const string SingleMoveCameraType = "simple";
 
     public static readonly IReadOnlyList<string> CameraTypes =
-        ["simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"];
+        [SingleMoveCameraType, "down_back", "forward_up", "right_turn_forward", "left_turn_forward"];
 
     public static readonly IReadOnlyList<string> CameraConfigKeys =
         ["horizontal", "vertical", "pan", "tilt", "roll", "zoom"];
 
+    /// <summary>Each camera config value lies in [-CameraRange, CameraRange].</summary>
+    private const int CameraRange = 10;
+
     public static readonly IReadOnlyList<string> Providers = ["auto", "kling", "klingai", "fal"];
+
+    /// <summary>Video lengths in seconds, and the upstream's default when a body leaves <c>duration</c> out.</summary>
+    private static readonly int[] Durations = [5, 10];
+
+    private const int DefaultDuration = 5;
+
+    /// <summary>Longest <c>prompt</c> and <c>negative_prompt</c>, in characters.</summary>
+    private const int MaxPromptLength = 2500;
+
+    /// <summary>Most <c>{mask, trajectories}</c> groups in <c>dynamic_masks</c>.</summary>
+    private const int MaxMaskGroups = 6;
+
+    /// <summary>Kling: a 5 s video's trajectory has 2 to 77 points (docs/upstream.md, "Validation").</summary>
+    public static readonly TrajectoryRule Trajectory = new(MinPoints: 2, MaxPoints: 77);
 
     private const string V2IgnoresWarning = "Kling v2 models ignore this field; the upstream accepts it but the video will not reflect it.";
 
@@ -34,18 +67,19 @@ public static class ModelCatalog
     private static readonly FieldSpec ImageUrl = new(
         "image_url", FieldKind.Image,
         "The first frame: an absolute http(s) URL, or base64 JPEG/PNG data (bare or as a data:image/png|jpeg;base64, URI). " +
-        "At most 10 MB, 300 to 16384 px on each side, aspect ratio between 1:2.5 and 2.5:1.",
+        Invariant($"{SizeLimits(FirstFrame)}, aspect ratio between 1:{FirstFrameAspect} and {FirstFrameAspect}:1."),
         Required: true, Image: FirstFrame);
 
     private static readonly FieldSpec Prompt = new(
-        "prompt", FieldKind.Text, "What the video should show.", MaxLength: 2500);
+        "prompt", FieldKind.Text, "What the video should show.", MaxLength: MaxPromptLength);
 
     private static readonly FieldSpec NegativePrompt = new(
-        "negative_prompt", FieldKind.Text, "What the video should avoid.", MaxLength: 2500);
+        "negative_prompt", FieldKind.Text, "What the video should avoid.", MaxLength: MaxPromptLength);
 
     private static readonly FieldSpec Duration = new(
-        "duration", FieldKind.Duration, "Video length in seconds: 5 or 10, as a number or a string.",
-        AllowedValues: ["5", "10"], Default: "5");
+        "duration", FieldKind.Duration, $"Video length in seconds: {string.Join(" or ", Durations)}, as a number or a string.",
+        AllowedValues: [.. Durations.Select(d => d.ToString(CultureInfo.InvariantCulture))],
+        Default: DefaultDuration.ToString(CultureInfo.InvariantCulture));
 
     private static FieldSpec CfgScale(string? warning) => new(
         "cfg_scale", FieldKind.Number, "How closely the video follows the prompt, 0 to 1.",
@@ -53,7 +87,7 @@ public static class ModelCatalog
 
     private static readonly FieldSpec TailImageUrl = new(
         "tail_image_url", FieldKind.Image,
-        "The last frame: an absolute http(s) URL or base64 JPEG/PNG data. At most 10 MB, 300 to 16384 px on each side.",
+        $"The last frame: an absolute http(s) URL or base64 JPEG/PNG data. {SizeLimits(OtherImage)}.",
         Image: OtherImage, Noun: "tail frame");
 
     private static FieldSpec StaticMask(string? warning) => new(
@@ -63,21 +97,21 @@ public static class ModelCatalog
 
     private static FieldSpec DynamicMasks(string? warning) => new(
         "dynamic_masks", FieldKind.DynamicMasks,
-        "Up to 6 {mask, trajectories} groups; each trajectory has 2 to 77 integer {x, y} points.",
-        MaxItems: 6, Image: OtherImage, IgnoredWarning: warning);
+        Invariant($"Up to {MaxMaskGroups} {{mask, trajectories}} groups; each trajectory has {Trajectory.MinPoints} to {Trajectory.MaxPoints} integer {{x, y}} points."),
+        MaxItems: MaxMaskGroups, Image: OtherImage, Trajectory: Trajectory, IgnoredWarning: warning);
 
     private static FieldSpec CameraControl(string? warning) => new(
         "camera_control", FieldKind.CameraControl,
-        "Camera movement: type simple|down_back|forward_up|right_turn_forward|left_turn_forward. With simple, exactly one of " +
-        "config.horizontal|vertical|pan|tilt|roll|zoom is non-zero (each -10..10); with any other type, no config values.",
-        AllowedValues: CameraTypes, Minimum: -10, Maximum: 10, IgnoredWarning: warning);
+        Invariant($"Camera movement: type {string.Join("|", CameraTypes)}. With {SingleMoveCameraType}, exactly one of ") +
+        Invariant($"config.{string.Join("|", CameraConfigKeys)} is non-zero (each {-CameraRange}..{CameraRange}); with any other type, no config values."),
+        AllowedValues: CameraTypes, Minimum: -CameraRange, Maximum: CameraRange, IgnoredWarning: warning);
 
     private static readonly FieldSpec Provider = new(
         "provider", FieldKind.Enum,
         "Upstream routing: auto (Kling, falling back to fal.ai), kling or klingai (Kling only), fal (fal.ai). Any case.",
         AllowedValues: Providers, IgnoreCase: true, Default: "auto", Noun: "provider choice");
 
-    /// <summary>Taken only on the legacy-compatible route (RESEARCH.md §3).</summary>
+    /// <summary>Taken only on the legacy-compatible route (docs/upstream.md, "Routes").</summary>
     private static readonly FieldSpec Type = new(
         "type", FieldKind.Enum, "Legacy route only: the generation type.",
         AllowedValues: ["image-to-video"], Routes: [CreateRoute.Legacy]);
@@ -86,11 +120,11 @@ public static class ModelCatalog
         "external_task_id", FieldKind.Text, "Legacy route only: the caller's own task id, kept with the generation. No control characters.",
         MaxLength: 256, Routes: [CreateRoute.Legacy], Printable: true);
 
-    /// <summary>Kling v1 does a tail frame or motion brush only at 5 s (RESEARCH.md §10, capability map).</summary>
+    /// <summary>Kling v1 does a tail frame or motion brush only at 5 s (docs/upstream.md, "Validation").</summary>
     private static readonly DurationLimit V1FiveSecondsOnly =
         new(["tail_image_url", "static_mask", "dynamic_masks"], AllowedDurations: [5]);
 
-    /// <summary>Kling takes only one of: a tail frame, masks, camera control (RESEARCH.md §10).</summary>
+    /// <summary>Kling takes only one of: a tail frame, masks, camera control (docs/upstream.md, "Validation").</summary>
     private static readonly IReadOnlyList<IReadOnlyList<string>> V1Exclusive =
         [["tail_image_url"], ["static_mask", "dynamic_masks"], ["camera_control"]];
 
@@ -141,6 +175,12 @@ public static class ModelCatalog
     public static IReadOnlyList<string> Ids { get; } = [.. All.Select(m => m.Id)];
 
     public static ModelDefinition? Find(string? id) => id is not null && ById.TryGetValue(id, out var model) ? model : null;
+
+    /// <summary>"At most 10 MB, 300 to 16384 px on each side", from an image rule.</summary>
+    private static string SizeLimits(ImageRule rule) =>
+        Invariant($"At most {rule.MaxBytes / (1024 * 1024)} MB, {rule.MinSide} to {rule.MaxSide} px on each side");
+
+    private static string Invariant(FormattableString text) => FormattableString.Invariant(text);
 }
 
 /// <summary>Which of the gateway's create routes received a request.</summary>
@@ -194,6 +234,7 @@ public enum FieldKind
 /// <param name="IgnoreCase">Whether <paramref name="AllowedValues"/> match in any case.</param>
 /// <param name="Default">The upstream's default when the field is left out.</param>
 /// <param name="Image">Limits on base64 image data.</param>
+/// <param name="Trajectory">Points per trajectory (<see cref="FieldKind.DynamicMasks"/>).</param>
 /// <param name="Routes">The create routes that take this field; null means every route.</param>
 /// <param name="IgnoredWarning">Set where the upstream takes the field but the model ignores it: accepted with this warning.</param>
 /// <param name="Noun">What the field gives, in words ("tail frame"), for telling a caller that a model has none.</param>
@@ -211,6 +252,7 @@ public sealed record FieldSpec(
     bool IgnoreCase = false,
     string? Default = null,
     ImageRule? Image = null,
+    TrajectoryRule? Trajectory = null,
     IReadOnlyList<CreateRoute>? Routes = null,
     string? IgnoredWarning = null,
     string? Noun = null,
@@ -233,6 +275,9 @@ public sealed record ImageRule(long MaxBytes, int MinSide, int MaxSide, double? 
     public static readonly IReadOnlyList<string> Formats = ["jpeg", "png"];
 }
 
+/// <summary>How many <c>{x, y}</c> points one trajectory of a dynamic mask has.</summary>
+public sealed record TrajectoryRule(int MinPoints, int MaxPoints);
+
 /// <summary>Fields that, when present, restrict the duration.</summary>
 public sealed record DurationLimit(IReadOnlyList<string> Fields, IReadOnlyList<int> AllowedDurations);
 
@@ -244,7 +289,7 @@ public sealed record DurationLimit(IReadOnlyList<string> Fields, IReadOnlyList<i
 /// <param name="Fields">Every field it takes; anything else is rejected by name.</param>
 /// <param name="ExclusiveGroups">Groups of fields of which at most one group may be present.</param>
 /// <param name="DurationLimits">Fields that restrict the duration when present.</param>
-/// <param name="UpstreamIdExample">What the upstream's ids look like for this model (RESEARCH.md §4).</param>
+/// <param name="UpstreamIdExample">What the upstream's ids look like for this model (docs/upstream.md, "Ids").</param>
 public sealed record ModelDefinition(
     string Id,
     string Key,
@@ -257,7 +302,11 @@ public sealed record ModelDefinition(
 {
     public FieldSpec? Field(string name) => Fields.FirstOrDefault(f => f.Name == name);
 
-    /// <summary>The upstream route families that take this model: both take all five (RESEARCH.md §1).</summary>
+    /// <summary>The video seconds a create gets when its body leaves <c>duration</c> out: that field's default.</summary>
+    public int DefaultDuration { get; } = int.Parse(
+        Fields.First(f => f.Kind == FieldKind.Duration).Default!, NumberStyles.None, CultureInfo.InvariantCulture);
+
+    /// <summary>The upstream route families that take this model: both take all five (docs/upstream.md, "Routes").</summary>
     public IReadOnlyList<string> RouteFamilies { get; init; } = ["universal", "legacy"];
 }
 

@@ -1,4 +1,3 @@
-using KlingGateway.Upstream;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Extensions.FileProviders;
@@ -68,13 +67,12 @@ public static partial class PlaygroundEndpoints
                 $"({app.Environment.WebRootPath ?? "none"}). Run the gateway from its published directory, or turn the playground off.");
         }
 
-        var securityPolicy = new Lazy<string>(() => ContentSecurityPolicy(app.Services.GetRequiredService<UpstreamTarget>()));
         var staticFiles = new StaticFileOptions
         {
             FileProvider = new PrefixedFileProvider(files, Folder),
             RequestPath = PagePath,
             ContentTypeProvider = ContentTypes(),
-            OnPrepareResponse = context => AddPageHeaders(context.Context.Response, securityPolicy.Value),
+            OnPrepareResponse = context => AddPageHeaders(context.Context.Response),
         };
 
         app.UseWhen(context => context.Request.Path.StartsWithSegments(PagePath, StringComparison.Ordinal), page =>
@@ -107,19 +105,14 @@ public static partial class PlaygroundEndpoints
 
     /// <summary>
     /// Only the gateway's own origin, for everything the page loads or calls (it runs behind a firewall: nothing from
-    /// a CDN), with two exceptions for data the page makes itself or is given: <c>blob:</c> for a chosen image's
-    /// preview and for a video fetched with the client key, and, for media, the upstream's origin, because a
-    /// generation's <c>video.url</c> points at the upstream's file host until the gateway serves the video itself
-    /// (the built-in simulator serves its videos from its own origin). No inline script or style, no frames, no
-    /// plugins. https://www.w3.org/TR/CSP3/
+    /// a CDN), with one exception for data the page makes itself: <c>blob:</c> for a chosen image's preview and for a
+    /// video fetched with the client key. Videos come from the gateway's content route, never from the upstream's
+    /// host. No inline script or style, no frames, no plugins. https://www.w3.org/TR/CSP3/
     /// </summary>
-    internal static string ContentSecurityPolicy(UpstreamTarget upstream)
-    {
-        var upstreamOrigin = upstream.BaseAddress.GetLeftPart(UriPartial.Authority);
-        return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; " +
-               $"media-src 'self' blob: {upstreamOrigin}; connect-src 'self'; " +
-               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-    }
+    internal const string ContentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; " +
+        "media-src 'self' blob:; connect-src 'self'; " +
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
     /// <summary>The page's kinds of file, and no others: anything else in the folder is not served.</summary>
     private static FileExtensionContentTypeProvider ContentTypes()
@@ -133,10 +126,10 @@ public static partial class PlaygroundEndpoints
         return provider;
     }
 
-    private static void AddPageHeaders(HttpResponse response, string securityPolicy)
+    private static void AddPageHeaders(HttpResponse response)
     {
         var headers = response.Headers;
-        headers.ContentSecurityPolicy = securityPolicy;
+        headers.ContentSecurityPolicy = ContentSecurityPolicy;
         headers.XContentTypeOptions = "nosniff";
         headers["Referrer-Policy"] = "no-referrer";
         // Revalidated on every load (the static file answer carries an ETag), so a new gateway version is used at once.

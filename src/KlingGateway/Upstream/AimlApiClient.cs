@@ -53,7 +53,7 @@ public sealed partial class AimlApiClient(
     public async Task<UpstreamResult> FetchAsync(string family, string upstreamId, string? clientRequestId, CancellationToken cancellationToken)
     {
         await target.Ready.WaitAsync(cancellationToken);
-        // The upstream id can hold ':' and '/' (RESEARCH.md §4): always escaped into the query.
+        // The upstream id can hold ':' and '/' (docs/upstream.md, "Ids"): always escaped into the query.
         var uri = new Uri(target.BaseAddress,
             $"{UpstreamRouteFamily.PathOf(family).TrimStart('/')}?generation_id={Uri.EscapeDataString(upstreamId)}");
         var timeout = options.Value.FetchTimeout;

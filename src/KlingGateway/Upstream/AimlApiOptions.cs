@@ -66,7 +66,7 @@ public sealed class AimlApiOptions
         RouteFamilies.TryGetValue(modelKey, out var family) ? family.ToLowerInvariant() : DefaultRouteFamily.ToLowerInvariant();
 }
 
-/// <summary>The upstream's two route families (CONTRACT.md, "Upstream").</summary>
+/// <summary>The upstream's two route families (docs/upstream.md, "Routes").</summary>
 public static class UpstreamRouteFamily
 {
     public const string Universal = "universal";

@@ -10,8 +10,9 @@ namespace KlingGateway.Upstream;
 /// <summary>
 /// The validated body, written straight to the upstream connection: no second buffer of what may be megabytes of
 /// base64. It differs from what the caller sent in three ways only: JSON nulls (meaning "not given") are left
-/// out; <c>type</c> and <c>external_task_id</c>, which only the legacy family takes, are left out on the universal
-/// family; and a <c>data:image/...;base64,</c> prefix is cut, because Kling takes bare base64 only (RESEARCH.md §10).
+/// out; the fields the catalog takes on the legacy route only (<c>type</c>, <c>external_task_id</c>) are left out on the
+/// universal family; and a <c>data:image/...;base64,</c> prefix is cut, because Kling takes bare base64 only
+/// (docs/upstream.md, "Validation").
 /// When it must be rewritten, string values go out in pieces of <see cref="SegmentBytes"/>, so the writer never holds
 /// a whole image either.
 /// </summary>
@@ -19,8 +20,6 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
 {
     // Base64 is full of '+' and '/', which the default encoder would escape and so grow the body.
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-    private static readonly string[] LegacyOnly = ["type", "external_task_id"];
 
     // The most of one string value written at a time, and how much the writer holds before it goes to the connection.
     private const int SegmentBytes = 64 * 1024;
@@ -66,7 +65,7 @@ internal sealed class ForwardedBody(GenerationRequest request, string family) : 
     /// <summary>A JSON null ("not given"), or a field only the legacy family takes when forwarding on the universal one.</summary>
     private bool IsLeftOut(JsonProperty property) =>
         property.Value.ValueKind == JsonValueKind.Null ||
-        (family == UpstreamRouteFamily.Universal && LegacyOnly.Contains(property.Name));
+        (family == UpstreamRouteFamily.Universal && CatalogShapes.LegacyFamilyOnlyFields.Contains(property.Name));
 
     protected override bool TryComputeLength(out long length)
     {

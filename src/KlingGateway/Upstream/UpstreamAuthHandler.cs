@@ -4,7 +4,7 @@ namespace KlingGateway.Upstream;
 
 /// <summary>
 /// Attaches the server-held key to every upstream call, always overwriting whatever credential a request
-/// carries, so a caller's own Authorization can never reach the upstream (CONTRACT.md, "The gateway's own rules").
+/// carries, so a caller's own Authorization can never reach the upstream.
 /// </summary>
 internal sealed class UpstreamAuthHandler(UpstreamTarget target) : DelegatingHandler
 {

@@ -6,8 +6,8 @@ using Microsoft.Extensions.Options;
 namespace KlingGateway.Upstream;
 
 /// <summary>
-/// The one place upstream faults become answers (CONTRACT.md, last rule; STYLE.md "one small enum of upstream
-/// failures and one function mapping it"): could not connect 502, timeout 504, 429 with Retry-After, the upstream
+/// The one place upstream faults become answers, one small enum of upstream failures and one function mapping it
+/// (docs/upstream.md, "Errors"): could not connect 502, timeout 504, 429 with Retry-After, the upstream
 /// refusing the gateway's own key or credits 502/503 for the operator, upstream 400 with its message.
 /// </summary>
 public sealed class UpstreamFaultMapper(IOptions<AimlApiOptions> options)

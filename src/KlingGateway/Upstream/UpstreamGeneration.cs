@@ -5,7 +5,7 @@ namespace KlingGateway.Upstream;
 
 /// <summary>
 /// The upstream's create and fetch answer, read leniently: the specs and real outputs disagree on the error
-/// shape, the usage key and the video fields (RESEARCH.md §5, §7), so each is read by hand rather than bound.
+/// shape, the usage key and the video fields (docs/upstream.md, "Statuses"), so each is read by hand rather than bound.
 /// </summary>
 public sealed record UpstreamGeneration(
     string Id,
@@ -65,7 +65,7 @@ public sealed record UpstreamGeneration(
 
     /// <summary>
     /// The generation-level error comes as <c>{name, message}</c>, as <c>{detail:[{loc, msg, type}]}</c>, as a bare
-    /// string, or as anything else (RESEARCH.md §5.1, §7.4). Each becomes one readable message.
+    /// string, or as anything else (docs/upstream.md, "Statuses"). Each becomes one readable message.
     /// </summary>
     internal static (string? Name, string? Message) DescribeError(JsonElement error)
     {

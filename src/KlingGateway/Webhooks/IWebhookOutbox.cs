@@ -6,7 +6,7 @@ namespace KlingGateway.Webhooks;
 
 /// <summary>
 /// The webhook outbox in the ledger: one delivery per event and route, recorded in the transaction of the change it
-/// reports (<see cref="SqlLedgerStore"/>), claimed with a lease by one conditional update (so of several replicas one
+/// reports (<see cref="Ledger.SqlLedgerStore"/>), claimed with a lease by one conditional update (so of several replicas one
 /// sends it), and settled with another that holds only while the claim is still the sender's.
 /// </summary>
 public interface IWebhookOutbox

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using KlingGateway.Events;
-using KlingGateway.Generations;
+using KlingGateway.Ledger;
 using Microsoft.Extensions.Options;
 
 namespace KlingGateway.Webhooks;

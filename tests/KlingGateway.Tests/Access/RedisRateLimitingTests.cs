@@ -15,35 +15,17 @@ public sealed class RedisRateLimitingTests : IAsyncLifetime
 {
     private const string Instrument = "kling_gateway.rate_limit.redis_unavailable";
 
-    private readonly List<GatewayFactory> _gateways = [];
-    private PostgresDatabase? _database;
+    private readonly SharedLedgerHosts _hosts = new();
 
-    public async Task InitializeAsync()
-    {
-        if (PostgresDatabase.WhyUnavailable is null)
-        {
-            _database = await PostgresDatabase.CreateAsync();
-        }
-    }
+    public Task InitializeAsync() => _hosts.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        foreach (var gateway in _gateways)
-        {
-            await StopAsync(gateway);
-        }
-
-        if (_database is not null)
-        {
-            await _database.DisposeAsync();
-        }
-    }
+    public Task DisposeAsync() => _hosts.DisposeAsync();
 
     [RedisFact(needsPostgres: true)]
     public async Task TwoReplicasOnOneRedisAndOneLedger_AFivePerMinuteClientGetsExactlyFiveOfTen()
     {
         var settings = Settings(
-            ("Ledger:Provider", "postgres"), ("Ledger:ConnectionString", _database!.ConnectionString),
+            ("Ledger:Provider", "postgres"), ("Ledger:ConnectionString", _hosts.Database!.ConnectionString),
             ("Redis:ConnectionString", TestRedis.ConnectionString), ("Redis:KeyPrefix", TestRedis.NewPrefix()),
             // A loaded test machine must not turn a slow answer into a count on one replica alone.
             ("Redis:Timeout", "00:00:01"),
@@ -162,7 +144,7 @@ public sealed class RedisRateLimitingTests : IAsyncLifetime
     {
         var gateway = new GatewayFactory(Settings((key, value)));
         await gateway.InitializeAsync();
-        _gateways.Add(gateway);
+        _hosts.Add(gateway);
 
         var failure = Record.Exception(() => gateway.CreateClient());
 
@@ -174,7 +156,7 @@ public sealed class RedisRateLimitingTests : IAsyncLifetime
     private async Task<GatewayFactory> Start(Dictionary<string, string?> settings)
     {
         var gateway = await StartAsync(settings);
-        _gateways.Add(gateway);
+        _hosts.Add(gateway);
         return gateway;
     }
 

@@ -8,29 +8,11 @@ namespace KlingGateway.Tests.Access;
 /// <summary>Keys rotated without a restart, and two gateway replicas holding limits together through one PostgreSQL.</summary>
 public sealed class SharedLedgerAndRotationTests : IAsyncLifetime
 {
-    private readonly List<GatewayFactory> _gateways = [];
-    private PostgresDatabase? _database;
+    private readonly SharedLedgerHosts _hosts = new();
 
-    public async Task InitializeAsync()
-    {
-        if (PostgresDatabase.WhyUnavailable is null)
-        {
-            _database = await PostgresDatabase.CreateAsync();
-        }
-    }
+    public Task InitializeAsync() => _hosts.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        foreach (var gateway in _gateways)
-        {
-            await StopAsync(gateway);
-        }
-
-        if (_database is not null)
-        {
-            await _database.DisposeAsync();
-        }
-    }
+    public Task DisposeAsync() => _hosts.DisposeAsync();
 
     [Fact]
     public async Task KeyRotation_ThroughTheWatchedClientsFile_TakesEffectWithoutARestart()
@@ -42,7 +24,7 @@ public sealed class SharedLedgerAndRotationTests : IAsyncLifetime
         var file = Path.Combine(directory, "clients.json");
         WriteClients(file, Hash(oldKey));
         var gateway = await StartAsync(Settings(("Auth:ClientsFile", file)));
-        _gateways.Add(gateway);
+        _hosts.Add(gateway);
 
         Assert.Equal(200, (await SendAsync(Client(gateway, oldKey), HttpMethod.Get, "/v1/usage")).Status);
         Assert.Equal(401, (await SendAsync(Client(gateway, newKey), HttpMethod.Get, "/v1/usage")).Status);
@@ -94,13 +76,13 @@ public sealed class SharedLedgerAndRotationTests : IAsyncLifetime
 
     private async Task<(GatewayFactory First, GatewayFactory Second)> TwoReplicasAsync(params (string Key, string? Value)[] extra)
     {
-        var settings = Settings([("Ledger:Provider", "postgres"), ("Ledger:ConnectionString", _database!.ConnectionString), .. extra]);
+        var settings = Settings([("Ledger:Provider", "postgres"), ("Ledger:ConnectionString", _hosts.Database!.ConnectionString), .. extra]);
         var first = await StartAsync(settings);
-        _gateways.Add(first);
+        _hosts.Add(first);
         // Replicas call one upstream: the second uses the first one's simulator (its own stays idle).
         settings["AimlApi:BaseUrl"] = first.SimulatorAddress;
         var second = await StartAsync(settings);
-        _gateways.Add(second);
+        _hosts.Add(second);
         return (first, second);
     }
 

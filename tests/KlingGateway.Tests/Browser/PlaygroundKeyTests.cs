@@ -50,13 +50,19 @@ public sealed class PlaygroundKeyTests(KeyedPlayground playground) : IClassFixtu
         await page.WaitForFunctionAsync("() => { const v = document.getElementById('run-video'); return v && v.duration > 0; }",
             null, new PageWaitForFunctionOptions { Timeout = 15_000 });
 
-        // The curl command and the page hold no key; every call to the API carried it as X-Api-Key.
+        // The curl command and the page hold no key; every call to the API carried it as X-Api-Key, except the video,
+        // which streamed from its signed link (the token is its credential; the key is in no URL).
         await page.ClickAsync("#curl-details summary");
         var curl = await page.TextContentAsync("#curl");
         Assert.Contains("X-Api-Key: $KLING_GATEWAY_KEY", curl, StringComparison.Ordinal);
         Assert.DoesNotContain(KeyedPlayground.ClientKey, curl, StringComparison.Ordinal);
         Assert.DoesNotContain(KeyedPlayground.ClientKey, await page.ContentAsync(), StringComparison.Ordinal);
-        var apiCalls = opened.Requests.Where(r => new Uri(r.Url).AbsolutePath.StartsWith("/v1/", StringComparison.Ordinal)).ToList();
+        static bool IsSignedVideo(IRequest r) =>
+            new Uri(r.Url).AbsolutePath.EndsWith("/content", StringComparison.Ordinal) && new Uri(r.Url).Query.Contains("token=", StringComparison.Ordinal);
+        var videoReads = opened.Requests.Where(IsSignedVideo).ToList();
+        Assert.NotEmpty(videoReads);
+        Assert.All(opened.Requests, r => Assert.DoesNotContain(KeyedPlayground.ClientKey, r.Url, StringComparison.Ordinal));
+        var apiCalls = opened.Requests.Where(r => new Uri(r.Url).AbsolutePath.StartsWith("/v1/", StringComparison.Ordinal) && !IsSignedVideo(r)).ToList();
         Assert.NotEmpty(apiCalls);
         var afterKey = apiCalls.SkipWhile(r => !r.Headers.ContainsKey("x-api-key")).ToList();
         Assert.All(afterKey, r => Assert.Equal(KeyedPlayground.ClientKey, r.Headers["x-api-key"]));

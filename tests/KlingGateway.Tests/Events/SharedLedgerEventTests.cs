@@ -12,36 +12,18 @@ namespace KlingGateway.Tests.Events;
 /// </summary>
 public sealed class SharedLedgerEventTests : IAsyncLifetime
 {
-    private readonly List<GatewayFactory> _gateways = [];
-    private PostgresDatabase? _database;
+    private readonly SharedLedgerHosts _hosts = new();
 
-    public async Task InitializeAsync()
-    {
-        if (PostgresDatabase.WhyUnavailable is null)
-        {
-            _database = await PostgresDatabase.CreateAsync();
-        }
-    }
+    public Task InitializeAsync() => _hosts.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        foreach (var gateway in _gateways)
-        {
-            await ((IAsyncLifetime)gateway).DisposeAsync();
-        }
-
-        if (_database is not null)
-        {
-            await _database.DisposeAsync();
-        }
-    }
+    public Task DisposeAsync() => _hosts.DisposeAsync();
 
     private async Task<(GatewayFactory Gateway, HttpClient Client)> StartAsync(string? upstream = null)
     {
         var settings = new Dictionary<string, string?>
         {
             ["Ledger:Provider"] = "postgres",
-            ["Ledger:ConnectionString"] = _database!.ConnectionString,
+            ["Ledger:ConnectionString"] = _hosts.Database!.ConnectionString,
         };
         if (upstream is not null)
         {
@@ -49,7 +31,7 @@ public sealed class SharedLedgerEventTests : IAsyncLifetime
         }
 
         var started = await LiveGateway.StartAsync(settings);
-        _gateways.Add(started.Gateway);
+        _hosts.Add(started.Gateway);
         return started;
     }
 
@@ -78,16 +60,16 @@ public sealed class SharedLedgerEventTests : IAsyncLifetime
     {
         var (gateway, client) = await StartAsync();
         var id = (await gateway.CreateAsync(client, Bodies.Minimal(Bodies.V1Standard, "queued=3600"))).GetProperty("id").GetString()!;
-        var snapshot = (string)(await _database!.ScalarAsync($"SELECT snapshot FROM generation_events WHERE generation_id = '{id}' LIMIT 1;"))!;
+        var snapshot = (string)(await _hosts.Database!.ScalarAsync($"SELECT snapshot FROM generation_events WHERE generation_id = '{id}' LIMIT 1;"))!;
         await using var all = await EventStreamClient.OpenAsync(client, "/v1/generations/events");
 
         // Two writers: the first takes its number and has not committed when the second, with the next number, commits
         // and notifies.
-        await using var slow = new NpgsqlConnection(_database.ConnectionString);
+        await using var slow = new NpgsqlConnection(_hosts.Database.ConnectionString);
         await slow.OpenAsync();
         await using var slowTransaction = await slow.BeginTransactionAsync();
         var early = await InsertEventAsync(slow, slowTransaction, id, 100, snapshot);
-        await using var quick = new NpgsqlConnection(_database.ConnectionString);
+        await using var quick = new NpgsqlConnection(_hosts.Database.ConnectionString);
         await quick.OpenAsync();
         var later = await InsertEventAsync(quick, null, id, 101, snapshot);
         Assert.Equal(early + 1, later);
@@ -115,7 +97,7 @@ public sealed class SharedLedgerEventTests : IAsyncLifetime
         command.Parameters.AddWithValue("snapshot", snapshot);
         var sequence = (long)(await command.ExecuteScalarAsync())!;
         await using var notify = new NpgsqlCommand(
-            $"SELECT pg_notify('kling_gateway_events:{_database!.Schema}', '{sequence}');", connection, transaction);
+            $"SELECT pg_notify('kling_gateway_events:{_hosts.Database!.Schema}', '{sequence}');", connection, transaction);
         await notify.ExecuteNonQueryAsync();
         return sequence;
     }

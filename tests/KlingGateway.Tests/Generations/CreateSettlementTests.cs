@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json;
 using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
+using KlingGateway.Ledger;
 using KlingGateway.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -23,29 +24,11 @@ public sealed class CreateSettlementTests : IAsyncLifetime
 {
     private const string Model = Bodies.V1Pro;
 
-    private readonly List<GatewayFactory> _gateways = [];
-    private PostgresDatabase? _database;
+    private readonly SharedLedgerHosts _hosts = new();
 
-    public async Task InitializeAsync()
-    {
-        if (PostgresDatabase.WhyUnavailable is null)
-        {
-            _database = await PostgresDatabase.CreateAsync();
-        }
-    }
+    public Task InitializeAsync() => _hosts.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        foreach (var gateway in _gateways)
-        {
-            await ((IAsyncLifetime)gateway).DisposeAsync();
-        }
-
-        if (_database is not null)
-        {
-            await _database.DisposeAsync();
-        }
-    }
+    public Task DisposeAsync() => _hosts.DisposeAsync();
 
     [Fact]
     public async Task AfterACrash_StrandedCreatesAreSettledAsInterrupted_FreeTheirQuota_AndKeepTheirChargeOnlyIfTheUsageLogShowsThemBilled()
@@ -202,17 +185,17 @@ public sealed class CreateSettlementTests : IAsyncLifetime
     [PostgresFact]
     public async Task TwoReplicasOnOnePostgres_SettleAndReconcileEachStrandedCreateExactlyOnce()
     {
-        var settings = Settings(("Ledger:Provider", "postgres"), ("Ledger:ConnectionString", _database!.ConnectionString));
+        var settings = Settings(("Ledger:Provider", "postgres"), ("Ledger:ConnectionString", _hosts.Database!.ConnectionString));
         var first = new GatewayFactory(settings);
         await first.InitializeAsync();
-        _gateways.Add(first);
+        _hosts.Add(first);
         settings["AimlApi:BaseUrl"] = first.SimulatorAddress;
         var second = new GatewayFactory(settings);
         await second.InitializeAsync();
-        _gateways.Add(second);
+        _hosts.Add(second);
 
         var stranded = Enumerable.Range(0, 40).Select(_ => Stranded(DateTimeOffset.UtcNow.AddMinutes(-2))).ToList();
-        await using (var ledger = new PostgresGenerationStore(_database.ConnectionString, NullLogger<PostgresGenerationStore>.Instance))
+        await using (var ledger = new PostgresGenerationStore(_hosts.Database.ConnectionString, NullLogger<PostgresGenerationStore>.Instance))
         {
             await ledger.InitializeAsync(CancellationToken.None);
             foreach (var generation in stranded)
@@ -270,7 +253,7 @@ public sealed class CreateSettlementTests : IAsyncLifetime
         // The factory's create timeout is 5 s: an InterruptedAfter not longer than it could settle a create still running.
         var gateway = new GatewayFactory(new Dictionary<string, string?> { [key] = value });
         await gateway.InitializeAsync();
-        _gateways.Add(gateway);
+        _hosts.Add(gateway);
 
         var failure = Record.Exception(() => gateway.Server);
 
@@ -300,7 +283,7 @@ public sealed class CreateSettlementTests : IAsyncLifetime
     {
         var gateway = new GatewayFactory(Settings());
         await gateway.InitializeAsync();
-        _gateways.Add(gateway);
+        _hosts.Add(gateway);
         return gateway;
     }
 

@@ -1,6 +1,6 @@
 using System.Data.Common;
 using KlingGateway.Generations;
-using Microsoft.Extensions.Logging.Abstractions;
+using KlingGateway.Ledger;
 using static KlingGateway.Tests.Generations.SampleGenerations;
 
 namespace KlingGateway.Tests.Generations;
@@ -431,49 +431,23 @@ public sealed class SqliteLedgerContractTests : IDisposable
 
 public sealed class PostgresLedgerContractTests : IAsyncLifetime
 {
-    private readonly List<PostgresGenerationStore> _stores = [];
-    private PostgresDatabase? _database;
+    private readonly PostgresLedgerFixture _ledger = new();
 
-    public async Task InitializeAsync()
-    {
-        if (PostgresDatabase.WhyUnavailable is null)
-        {
-            _database = await PostgresDatabase.CreateAsync();
-        }
-    }
+    public Task InitializeAsync() => _ledger.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        foreach (var store in _stores)
-        {
-            await store.DisposeAsync();
-        }
-
-        if (_database is not null)
-        {
-            await _database.DisposeAsync();
-        }
-    }
+    public Task DisposeAsync() => _ledger.DisposeAsync();
 
     [PostgresTheory]
     [MemberData(nameof(LedgerContract.Names), MemberType = typeof(LedgerContract))]
-    public Task Postgres(string contractCase) => LedgerContract.RunAsync(contractCase, async () =>
-    {
-        var store = new PostgresGenerationStore(_database!.ConnectionString, NullLogger<PostgresGenerationStore>.Instance);
-        _stores.Add(store);
-        await store.InitializeAsync(CancellationToken.None);
-        return store;
-    });
+    public Task Postgres(string contractCase) => LedgerContract.RunAsync(contractCase, async () => await _ledger.OpenInitializedAsync());
 
     [PostgresFact]
     public async Task Migration_RecordsItsVersion_AndRefusesANewerDatabase()
     {
-        var store = new PostgresGenerationStore(_database!.ConnectionString, NullLogger<PostgresGenerationStore>.Instance);
-        _stores.Add(store);
-        await store.InitializeAsync(CancellationToken.None);
-        Assert.Equal(PostgresGenerationStore.SchemaVersion, Convert.ToInt32(await _database.ScalarAsync("SELECT version FROM ledger_schema_version;")));
+        var store = await _ledger.OpenInitializedAsync();
+        Assert.Equal(PostgresGenerationStore.SchemaVersion, Convert.ToInt32(await _ledger.Database!.ScalarAsync("SELECT version FROM ledger_schema_version;")));
 
-        await _database.ScalarAsync("UPDATE ledger_schema_version SET version = 99;");
+        await _ledger.Database!.ScalarAsync("UPDATE ledger_schema_version SET version = 99;");
         var exception = await Assert.ThrowsAsync<InvalidOperationException>(() => store.InitializeAsync(CancellationToken.None));
         Assert.Contains("schema version 99", exception.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("Password", exception.Message, StringComparison.OrdinalIgnoreCase);

@@ -1,4 +1,6 @@
+using KlingGateway.Events;
 using KlingGateway.Generations;
+using KlingGateway.Ledger;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -20,16 +22,16 @@ internal sealed class LedgerFixture : IDisposable
     public string FilePath { get; }
 
     /// <summary>A new store instance on the file, not yet initialized; checkpoints as in production unless given.</summary>
-    public SqliteGenerationStore Open(SqliteGenerationStore.CheckpointPolicy? checkpoints = null)
+    public SqliteGenerationStore Open(SqliteCheckpointPolicy? checkpoints = null, ChangeFeed? feed = null)
     {
-        var store = new SqliteGenerationStore(FilePath, NullLogger<SqliteGenerationStore>.Instance, checkpoints);
+        var store = new SqliteGenerationStore(FilePath, NullLogger<SqliteGenerationStore>.Instance, checkpoints, feed);
         _stores.Add(store);
         return store;
     }
 
-    public async Task<SqliteGenerationStore> OpenInitializedAsync(SqliteGenerationStore.CheckpointPolicy? checkpoints = null)
+    public async Task<SqliteGenerationStore> OpenInitializedAsync(SqliteCheckpointPolicy? checkpoints = null, ChangeFeed? feed = null)
     {
-        var store = Open(checkpoints);
+        var store = Open(checkpoints, feed);
         await store.InitializeAsync(CancellationToken.None);
         return store;
     }

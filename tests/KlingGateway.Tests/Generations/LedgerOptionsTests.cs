@@ -1,4 +1,5 @@
 using KlingGateway.Generations;
+using KlingGateway.Ledger;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

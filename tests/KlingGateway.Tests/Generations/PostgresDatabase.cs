@@ -26,6 +26,9 @@ internal sealed class PostgresDatabase : IAsyncDisposable
     /// <summary>Why PostgreSQL tests cannot run here, or <see langword="null"/> when they can.</summary>
     public static string? WhyUnavailable => Unavailable.Value;
 
+    /// <summary>A schema of its own, or <see langword="null"/> when PostgreSQL is not there (the test reports itself skipped).</summary>
+    public static async Task<PostgresDatabase?> CreateIfAvailableAsync() => WhyUnavailable is null ? await CreateAsync() : null;
+
     public static async Task<PostgresDatabase> CreateAsync()
     {
         var schema = "t_" + Guid.NewGuid().ToString("N");

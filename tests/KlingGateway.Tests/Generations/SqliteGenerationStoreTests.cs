@@ -1,4 +1,5 @@
 using KlingGateway.Generations;
+using KlingGateway.Ledger;
 using Microsoft.Data.Sqlite;
 using static KlingGateway.Tests.Generations.SampleGenerations;
 
@@ -136,7 +137,7 @@ public sealed class SqliteGenerationStoreTests : IDisposable
     public async Task SustainedWrites_KeepTheWalBounded_AndEveryRowLands()
     {
         // A small policy so the bound shows in a short test: a checkpoint every 2 commits, the writer's past 64 pages.
-        var policy = new SqliteGenerationStore.CheckpointPolicy(EveryCommits: 2, WriterAtPages: 64);
+        var policy = new SqliteCheckpointPolicy(EveryCommits: 2, WriterAtPages: 64);
         var store = await _ledger.OpenInitializedAsync(policy);
         var walPath = _ledger.FilePath + "-wal";
         var written = new System.Collections.Concurrent.ConcurrentBag<Generation>();
@@ -406,7 +407,7 @@ public sealed class SqliteGenerationStoreTests : IDisposable
         // A ledger as the build before version 3 left it: a key that stored an upstream 429 (refunded), a key that
         // stored a timeout (kept), and the generations behind them.
         Directory.CreateDirectory(Path.GetDirectoryName(_ledger.FilePath)!);
-        await _ledger.ScalarAsync(SqliteGenerationStore.Migrations[0] + SqliteGenerationStore.Migrations[1] + """
+        await _ledger.ScalarAsync(LedgerSchema.Sqlite[0] + LedgerSchema.Sqlite[1] + """
             PRAGMA user_version = 2;
             INSERT INTO generations (id, model, route_family, status, error_code, request_summary, created_at, updated_at, refunded)
             VALUES ('gen_refused', 'm', 'universal', 'failed', 'upstream_rejected', '{}', '2026-11-22T09:00:00.0000000Z', '2026-11-22T09:00:00.0000000Z', 1),

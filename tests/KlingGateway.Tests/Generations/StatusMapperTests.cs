@@ -7,7 +7,7 @@ public sealed class StatusMapperTests
 {
     public static TheoryData<string?, GenerationStatus, bool> UpstreamWords => new()
     {
-        // Every spec's enum (RESEARCH.md §5.3).
+        // Every spec's enum (docs/upstream.md, "Statuses").
         { "queued", GenerationStatus.Queued, true },
         { "generating", GenerationStatus.Processing, true },
         { "completed", GenerationStatus.Succeeded, true },

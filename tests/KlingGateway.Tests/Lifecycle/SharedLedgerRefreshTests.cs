@@ -8,29 +8,11 @@ namespace KlingGateway.Tests.Lifecycle;
 /// </summary>
 public sealed class SharedLedgerRefreshTests : IAsyncLifetime
 {
-    private readonly List<GatewayFactory> _gateways = [];
-    private PostgresDatabase? _database;
+    private readonly SharedLedgerHosts _hosts = new();
 
-    public async Task InitializeAsync()
-    {
-        if (PostgresDatabase.WhyUnavailable is null)
-        {
-            _database = await PostgresDatabase.CreateAsync();
-        }
-    }
+    public Task InitializeAsync() => _hosts.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        foreach (var gateway in _gateways)
-        {
-            await ((IAsyncLifetime)gateway).DisposeAsync();
-        }
-
-        if (_database is not null)
-        {
-            await _database.DisposeAsync();
-        }
-    }
+    public Task DisposeAsync() => _hosts.DisposeAsync();
 
     [PostgresFact]
     public async Task FiftyInFlight_ReadersOnBothHosts_OneFetchPerGenerationPerInterval()
@@ -38,17 +20,17 @@ public sealed class SharedLedgerRefreshTests : IAsyncLifetime
         var settings = new Dictionary<string, string?>
         {
             ["Ledger:Provider"] = "postgres",
-            ["Ledger:ConnectionString"] = _database!.ConnectionString,
+            ["Ledger:ConnectionString"] = _hosts.Database!.ConnectionString,
             ["Generations:StatusRefreshInterval"] = "00:00:01",
         };
         var first = new GatewayFactory(settings);
         await first.InitializeAsync();
-        _gateways.Add(first);
+        _hosts.Add(first);
         // Replicas call one upstream: the second uses the first one's simulator (its own stays idle).
         settings["AimlApi:BaseUrl"] = first.SimulatorAddress;
         var second = new GatewayFactory(settings);
         await second.InitializeAsync();
-        _gateways.Add(second);
+        _hosts.Add(second);
         var clients = new[] { first.CreateClient(), second.CreateClient() };
 
         var ids = new List<string>();
@@ -61,7 +43,7 @@ public sealed class SharedLedgerRefreshTests : IAsyncLifetime
         var upstreamIds = new List<string>();
         foreach (var id in ids)
         {
-            upstreamIds.Add((string)(await _database.ScalarAsync($"SELECT upstream_id FROM generations WHERE id = '{id}';"))!);
+            upstreamIds.Add((string)(await _hosts.Database.ScalarAsync($"SELECT upstream_id FROM generations WHERE id = '{id}';"))!);
         }
 
         first.Simulator.Clear();

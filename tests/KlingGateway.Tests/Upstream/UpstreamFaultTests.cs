@@ -5,7 +5,7 @@ using System.Text.Json;
 
 namespace KlingGateway.Tests.Upstream;
 
-/// <summary>Each upstream fault's answer (CONTRACT.md, last rule), and that the generation is never lost.</summary>
+/// <summary>Each upstream fault's answer (docs/upstream.md, "Errors"), and that the generation is never lost.</summary>
 public sealed class UpstreamFaultTests(GatewayFactory gateway) : IClassFixture<GatewayFactory>
 {
     [Theory]

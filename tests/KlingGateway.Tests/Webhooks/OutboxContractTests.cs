@@ -1,8 +1,8 @@
 using KlingGateway.Events;
 using KlingGateway.Generations;
+using KlingGateway.Ledger;
 using KlingGateway.Tests.Generations;
 using KlingGateway.Webhooks;
-using Microsoft.Extensions.Logging.Abstractions;
 using static KlingGateway.Tests.Generations.SampleGenerations;
 
 namespace KlingGateway.Tests.Webhooks;
@@ -192,64 +192,25 @@ public static class OutboxContract
 public sealed class SqliteOutboxContractTests : IDisposable
 {
     private readonly LedgerFixture _ledger = new();
-    private readonly List<SqliteGenerationStore> _stores = [];
 
-    public void Dispose()
-    {
-        foreach (var store in _stores)
-        {
-            store.Dispose();
-        }
-
-        _ledger.Dispose();
-    }
+    public void Dispose() => _ledger.Dispose();
 
     [Theory]
     [MemberData(nameof(OutboxContract.Names), MemberType = typeof(OutboxContract))]
     public Task Sqlite(string contractCase) => OutboxContract.RunAsync(contractCase, async () =>
-    {
-        var store = new SqliteGenerationStore(_ledger.FilePath, NullLogger<SqliteGenerationStore>.Instance,
-            feed: new ChangeFeed(new OutboxContract.Routing()));
-        _stores.Add(store);
-        await store.InitializeAsync(CancellationToken.None);
-        return store;
-    });
+        await _ledger.OpenInitializedAsync(feed: new ChangeFeed(new OutboxContract.Routing())));
 }
 
 public sealed class PostgresOutboxContractTests : IAsyncLifetime
 {
-    private readonly List<PostgresGenerationStore> _stores = [];
-    private PostgresDatabase? _database;
+    private readonly PostgresLedgerFixture _ledger = new();
 
-    public async Task InitializeAsync()
-    {
-        if (PostgresDatabase.WhyUnavailable is null)
-        {
-            _database = await PostgresDatabase.CreateAsync();
-        }
-    }
+    public Task InitializeAsync() => _ledger.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        foreach (var store in _stores)
-        {
-            await store.DisposeAsync();
-        }
-
-        if (_database is not null)
-        {
-            await _database.DisposeAsync();
-        }
-    }
+    public Task DisposeAsync() => _ledger.DisposeAsync();
 
     [PostgresTheory]
     [MemberData(nameof(OutboxContract.Names), MemberType = typeof(OutboxContract))]
     public Task Postgres(string contractCase) => OutboxContract.RunAsync(contractCase, async () =>
-    {
-        var store = new PostgresGenerationStore(_database!.ConnectionString, NullLogger<PostgresGenerationStore>.Instance,
-            new ChangeFeed(new OutboxContract.Routing()));
-        _stores.Add(store);
-        await store.InitializeAsync(CancellationToken.None);
-        return store;
-    });
+        await _ledger.OpenInitializedAsync(new ChangeFeed(new OutboxContract.Routing())));
 }

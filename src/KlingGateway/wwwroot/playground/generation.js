@@ -10,17 +10,17 @@ const FINAL = new Set(['succeeded', 'failed']);
 
 /**
  * Where the <video> gets the video from. A <video> element cannot send headers, so:
- * - a gateway URL (the content route) with a client key set: fetched here with X-Api-Key and played from a blob:
- *   URL (the whole file is read first; a 5 or 10 s clip is a few MB);
- * - a gateway URL with no key (anonymous callers let in): played from the URL itself, so the browser streams it
- *   and seeks with Range requests;
- * - any other URL (the upstream's file host, before the gateway serves the video): played from the URL as it is.
- * If the gateway later hands out a short-lived signed URL in the resource, it is played directly, as the last case.
+ * - the gateway's signed link (the content route with ?token=, as every resource's video.url is): played from the
+ *   URL itself, so the browser streams it and seeks with Range requests; the token is the credential;
+ * - a gateway URL without a token and a client key set: fetched here with X-Api-Key and played from a blob: URL
+ *   (the whole file is read first; a 5 or 10 s clip is a few MB);
+ * - any other URL: played from the URL as it is (the policy lets media come only from the gateway, so a foreign
+ *   host leaves the page with its link).
  */
 export async function videoSource(video, signal) {
   const url = new URL(video.url, location.href);
   const own = url.origin === location.origin;
-  if (own && clientKey.get()) {
+  if (own && !url.searchParams.has('token') && clientKey.get()) {
     const response = await fetch(url, { headers: { 'X-Api-Key': clientKey.get() }, signal, credentials: 'same-origin' });
     if (!response.ok) throw new Error(`The gateway answered ${response.status} for the video.`);
     const objectUrl = URL.createObjectURL(await response.blob());

@@ -1,12 +1,16 @@
 using System.Data.Common;
 using System.Globalization;
-using System.Text;
+using KlingGateway.Events;
 using KlingGateway.Webhooks;
+using static KlingGateway.Ledger.LedgerValues;
 
-namespace KlingGateway.Generations;
+namespace KlingGateway.Ledger;
 
-/// <summary>The webhook outbox's SQL, shared by SQLite and PostgreSQL (the rows are written by <c>Events/LedgerEvents.cs</c>).</summary>
-public abstract partial class SqlLedgerStore : IWebhookOutbox
+/// <summary>
+/// The webhook outbox (<see cref="IWebhookOutbox"/>): its deliveries claimed, attempted, listed and redelivered, and
+/// targets disabled and enabled. Its rows are written by <see cref="EventRecorder"/> with the event they deliver.
+/// </summary>
+internal sealed class WebhookOutboxRows(LedgerDatabase database, IEventLog eventLog, EventRecorder recorder) : IWebhookOutbox
 {
     private const string DeliveryColumns = """
         id, event_seq, generation_id, event_type, owner_client, owner_user, target, endpoint, url,
@@ -19,7 +23,7 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
     {
         // Only deliveries that could be claimed now count: one waiting behind an earlier event of its generation does
         // not, so targets held up by a retrying receiver never crowd out the others in the first page.
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = """
             SELECT d.owner_client, d.target, MAX(x.url)
@@ -49,12 +53,12 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
     public async Task<IReadOnlyList<WebhookDelivery>> ClaimAsync(
         string client, string target, DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken)
     {
-        var claimed = await WriteTransactionAsync<IReadOnlyList<WebhookDelivery>>(async (connection, transaction, token) =>
+        var claimed = await database.WriteTransactionAsync<IReadOnlyList<WebhookDelivery>>(async (connection, transaction, token) =>
         {
             // One conditional update. The inner select takes, per generation, only a delivery with no earlier pending one
             // for the same target; the outer condition repeats the due test, so a row another replica claimed meanwhile
             // is not taken twice.
-            await using var statement = Statement(connection, transaction, $"""
+            await using var statement = database.Statement(connection, transaction, $"""
                 UPDATE webhook_deliveries SET next_attempt_at = @lease_until, attempts = attempts + 1, updated_at = @now
                 WHERE id IN (
                     SELECT d.id FROM webhook_deliveries d
@@ -64,7 +68,7 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
                           WHERE e.state = 'pending' AND e.generation_id = d.generation_id AND e.target = d.target
                             AND e.owner_client = d.owner_client AND e.event_seq < d.event_seq)
                     ORDER BY d.event_seq
-                    LIMIT @limit {SkipLocked})
+                    LIMIT @limit {database.SkipLocked})
                   AND {DeliveryDue}
                 RETURNING {DeliveryColumns};
                 """);
@@ -89,7 +93,7 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
             return claimed;
         }
 
-        var events = (await ReadSequencesAsync([.. claimed.Select(d => d.EventSequence).Distinct()], cancellationToken))
+        var events = (await eventLog.ReadSequencesAsync([.. claimed.Select(d => d.EventSequence).Distinct()], cancellationToken))
             .ToDictionary(e => e.Sequence);
         return [.. claimed.Select(d => d with { Event = events.GetValueOrDefault(d.EventSequence) })];
     }
@@ -97,9 +101,9 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
     public async Task<bool> RecordAttemptAsync(WebhookAttempt attempt, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(attempt);
-        return await WriteTransactionAsync(async (connection, transaction, token) =>
+        return await database.WriteTransactionAsync(async (connection, transaction, token) =>
         {
-            await using var statement = Statement(connection, transaction, """
+            await using var statement = database.Statement(connection, transaction, """
                 UPDATE webhook_deliveries SET state = @state, next_attempt_at = @next_attempt_at, updated_at = @now,
                     delivered_at = @delivered_at, last_status = @last_status, last_error = @last_error
                 WHERE id = @id AND state = 'pending' AND attempts = @attempts;
@@ -118,9 +122,9 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
     }
 
     public async Task<int> DisableTargetAsync(string client, string target, string url, DateTimeOffset now, CancellationToken cancellationToken) =>
-        await WriteTransactionAsync(async (connection, transaction, token) =>
+        await database.WriteTransactionAsync(async (connection, transaction, token) =>
         {
-            await using (var statement = Statement(connection, transaction, """
+            await using (var statement = database.Statement(connection, transaction, """
                 INSERT INTO webhook_targets_disabled (owner_client, target, url, disabled_at) VALUES (@client, @target, @url, @now)
                 ON CONFLICT (owner_client, target) DO UPDATE SET url = @url, disabled_at = @now;
                 """))
@@ -139,13 +143,13 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
     public const string DisabledError = "The endpoint answered 410 Gone and is disabled; redeliver a delivery once it is back, or change its URL.";
 
     public async Task<int> FailTargetAsync(string client, string target, string error, DateTimeOffset now, CancellationToken cancellationToken) =>
-        await WriteTransactionAsync((connection, transaction, token) => FailPendingAsync(connection, transaction, client, target, error, now, token),
+        await database.WriteTransactionAsync((connection, transaction, token) => FailPendingAsync(connection, transaction, client, target, error, now, token),
             cancellationToken);
 
     private async Task<int> FailPendingAsync(
         DbConnection connection, DbTransaction? transaction, string client, string target, string error, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        await using var statement = Statement(connection, transaction, """
+        await using var statement = database.Statement(connection, transaction, """
             UPDATE webhook_deliveries SET state = 'failed', next_attempt_at = NULL, updated_at = @now, last_error = @error
             WHERE state = 'pending' AND owner_client = @client AND target = @target;
             """);
@@ -157,9 +161,9 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
     }
 
     public async Task EnableTargetAsync(string client, string target, CancellationToken cancellationToken) =>
-        await WriteTransactionAsync(async (connection, transaction, token) =>
+        await database.WriteTransactionAsync(async (connection, transaction, token) =>
         {
-            await using var statement = Statement(connection, transaction,
+            await using var statement = database.Statement(connection, transaction,
                 "DELETE FROM webhook_targets_disabled WHERE owner_client = @client AND target = @target;");
             Add(statement.Command, "@client", client);
             Add(statement.Command, "@target", target);
@@ -171,73 +175,36 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
         ArgumentNullException.ThrowIfNull(query);
         ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1);
 
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        var sql = new StringBuilder($"SELECT {DeliveryColumns} FROM webhook_deliveries");
-        var conditions = new List<string>(5);
+        var page = new LedgerPage(command, $"SELECT {DeliveryColumns} FROM webhook_deliveries");
         if (query.Owner is { } owner)
         {
-            conditions.Add("owner_client = @owner_client");
-            Add(command, "@owner_client", owner.Client);
-            if (owner.User is null)
-            {
-                conditions.Add("owner_user IS NULL");
-            }
-            else
-            {
-                conditions.Add("owner_user = @owner_user");
-                Add(command, "@owner_user", owner.User);
-            }
+            page.WhereOwnedBy(owner);
         }
 
         if (query.GenerationId is not null)
         {
-            conditions.Add("generation_id = @generation_id");
-            Add(command, "@generation_id", query.GenerationId);
+            page.Where("generation_id = @generation_id", "@generation_id", query.GenerationId);
         }
 
         if (query.State is { } state)
         {
-            conditions.Add("state = @state");
-            Add(command, "@state", StateText(state));
+            page.Where("state = @state", "@state", StateText(state));
         }
 
         if (query.After is { } after)
         {
-            conditions.Add("(created_at, id) < (@after_created_at, @after_id)");
-            Add(command, "@after_created_at", FormatTimestamp(after.CreatedAt));
-            Add(command, "@after_id", after.Id);
+            page.After(after.CreatedAt, after.Id);
         }
 
-        if (conditions.Count > 0)
-        {
-            sql.Append(" WHERE ").AppendJoin(" AND ", conditions);
-        }
-
-        sql.Append(" ORDER BY created_at DESC, id DESC LIMIT @limit;");
-        Add(command, "@limit", query.Limit + 1);
-        command.CommandText = sql.ToString();
-        var items = new List<WebhookDelivery>(query.Limit + 1);
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                items.Add(ReadDelivery(reader));
-            }
-        }
-
-        if (items.Count <= query.Limit)
-        {
-            return new WebhookDeliveryPage(items, null);
-        }
-
-        items.RemoveAt(items.Count - 1);
-        return new WebhookDeliveryPage(items, new WebhookDeliveryCursor(items[^1].CreatedAt, items[^1].Id));
+        var (items, more) = await page.ReadAsync(query.Limit, ReadDelivery, cancellationToken);
+        return new WebhookDeliveryPage(items, more ? new WebhookDeliveryCursor(items[^1].CreatedAt, items[^1].Id) : null);
     }
 
     public async Task<WebhookDelivery?> FindDeliveryAsync(string id, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = $"SELECT {DeliveryColumns} FROM webhook_deliveries WHERE id = @id;";
         Add(command, "@id", id);
@@ -247,9 +214,9 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
 
     public async Task<WebhookDelivery?> RedeliverAsync(string id, DateTimeOffset now, DateTimeOffset expiresAt, CancellationToken cancellationToken)
     {
-        var delivery = await WriteTransactionAsync(async (connection, transaction, token) =>
+        var delivery = await database.WriteTransactionAsync(async (connection, transaction, token) =>
         {
-            await using (var statement = Statement(connection, transaction, """
+            await using (var statement = database.Statement(connection, transaction, """
                 UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = @now, expires_at = @expires_at, updated_at = @now
                 WHERE id = @id AND state <> 'pending';
                 """))
@@ -261,7 +228,7 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
             }
 
             WebhookDelivery? found;
-            await using (var statement = Statement(connection, transaction, $"SELECT {DeliveryColumns} FROM webhook_deliveries WHERE id = @id;"))
+            await using (var statement = database.Statement(connection, transaction, $"SELECT {DeliveryColumns} FROM webhook_deliveries WHERE id = @id;"))
             {
                 Add(statement.Command, "@id", id);
                 await using var reader = await statement.Command.ExecuteReaderAsync(token);
@@ -271,7 +238,7 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
             if (found is not null)
             {
                 // A redelivery says the receiver is back: its target takes deliveries again.
-                await using var statement = Statement(connection, transaction,
+                await using var statement = database.Statement(connection, transaction,
                     "DELETE FROM webhook_targets_disabled WHERE owner_client = @client AND target = @target;");
                 Add(statement.Command, "@client", found.OwnerClient);
                 Add(statement.Command, "@target", found.Target);
@@ -280,13 +247,13 @@ public abstract partial class SqlLedgerStore : IWebhookOutbox
 
             return found;
         }, cancellationToken);
-        Feed?.Committed();
+        recorder.Committed();
         return delivery;
     }
 
     public async Task<long> PendingDeliveriesAsync(CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending';";
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);

@@ -2,108 +2,22 @@ using System.Data.Common;
 using System.Globalization;
 using System.Text;
 using KlingGateway.Events;
-using KlingGateway.Webhooks;
+using KlingGateway.Generations;
+using static KlingGateway.Ledger.LedgerValues;
 
-namespace KlingGateway.Generations;
+namespace KlingGateway.Ledger;
 
 /// <summary>
-/// The ledger's event log and webhook outbox rows, written in the transaction of the change they report: an event row
-/// for every change a caller can see (the admission's <c>generation.queued</c> included), a delivery row for every
-/// webhook route the event takes, and, on PostgreSQL, a <c>NOTIFY</c> that reaches the other replicas once it commits.
-/// Either all of it commits with the change, or none of it.
+/// The event log's reads and its pruning (<see cref="IEventLog"/>); its rows are written by <see cref="EventRecorder"/>
+/// in the transaction of the change they report.
 /// </summary>
-public abstract partial class SqlLedgerStore : IEventLog
+internal sealed class EventLogRows(LedgerDatabase database) : IEventLog
 {
     private const string EventColumns = "seq, generation_id, version, type, owner_client, owner_user, occurred_at, final, snapshot";
 
-    private const string InsertEventSql = """
-        INSERT INTO generation_events (generation_id, version, type, owner_client, owner_user, occurred_at, final, snapshot)
-        VALUES (@generation_id, @version, @type, @owner_client, @owner_user, @occurred_at, @final, @snapshot)
-        RETURNING seq;
-        """;
-
-    private const string InsertDeliverySql = """
-        INSERT INTO webhook_deliveries (
-            id, event_seq, generation_id, event_type, owner_client, owner_user, target, endpoint, url,
-            state, attempts, next_attempt_at, expires_at, created_at, updated_at)
-        VALUES (
-            @id, @event_seq, @generation_id, @event_type, @owner_client, @owner_user, @target, @endpoint, @url,
-            'pending', 0, @now, @expires_at, @now, @now);
-        """;
-
-    protected SqlLedgerStore()
-        : this(null)
-    {
-    }
-
-    protected SqlLedgerStore(ChangeFeed? feed)
-    {
-        Feed = feed;
-    }
-
-    /// <summary>Webhook routes, and who to wake once a change committed; null in a store built alone (tests).</summary>
-    protected ChangeFeed? Feed { get; }
-
-    /// <summary>An event about to be recorded, made before the write so the writer's transaction only inserts it.</summary>
-    private sealed record PendingEvent(string Type, string Snapshot, bool Final, DateTimeOffset At);
-
-    private static PendingEvent EventOf(GenerationChangeKind kind, Generation generation) => new(
-        GenerationEventTypes.For(kind, generation), EventSnapshot.Serialize(generation), GenerationEventTypes.IsFinal(generation),
-        DateTimeOffset.UtcNow);
-
-    /// <summary>
-    /// Sends a notice of the event once the transaction commits; PostgreSQL's <c>NOTIFY</c> does exactly that
-    /// (<see cref="PostgresGenerationStore"/>). Nothing elsewhere: SQLite has one replica, told in process.
-    /// </summary>
-    protected virtual Task NotifyAsync(DbConnection connection, DbTransaction? transaction, long sequence, CancellationToken cancellationToken) =>
-        Task.CompletedTask;
-
-    /// <summary>Inserts the event of a change at <paramref name="version"/>, its webhook deliveries, and the notice.</summary>
-    private async Task RecordEventAsync(
-        DbConnection connection, DbTransaction? transaction, Generation generation, long version, PendingEvent pending, CancellationToken cancellationToken)
-    {
-        long sequence;
-        await using (var statement = Statement(connection, transaction, InsertEventSql))
-        {
-            var command = statement.Command;
-            Add(command, "@generation_id", generation.Id);
-            Add(command, "@version", version);
-            Add(command, "@type", pending.Type);
-            Add(command, "@owner_client", generation.OwnerClient);
-            Add(command, "@owner_user", generation.OwnerUser);
-            Add(command, "@occurred_at", FormatTimestamp(pending.At));
-            Add(command, "@final", pending.Final ? 1 : 0);
-            Add(command, "@snapshot", pending.Snapshot);
-            sequence = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
-        }
-
-        if (Feed?.Routing is { } routing)
-        {
-            foreach (var route in routing.RoutesFor(generation.OwnerClient, pending.Type, generation.WebhookUrl))
-            {
-                await using var statement = Statement(connection, transaction, InsertDeliverySql);
-                var command = statement.Command;
-                Add(command, "@id", WebhookDeliveryId.New());
-                Add(command, "@event_seq", sequence);
-                Add(command, "@generation_id", generation.Id);
-                Add(command, "@event_type", pending.Type);
-                Add(command, "@owner_client", generation.OwnerClient);
-                Add(command, "@owner_user", generation.OwnerUser);
-                Add(command, "@target", route.Target);
-                Add(command, "@endpoint", route.Endpoint);
-                Add(command, "@url", route.Url);
-                Add(command, "@now", FormatTimestamp(pending.At));
-                Add(command, "@expires_at", FormatTimestamp(pending.At + routing.RetryFor));
-                await command.ExecuteNonQueryAsync(cancellationToken);
-            }
-        }
-
-        await NotifyAsync(connection, transaction, sequence, cancellationToken);
-    }
-
     public async Task<long> LatestSequenceAsync(CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT COALESCE(MAX(seq), 0) FROM generation_events;";
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
@@ -176,10 +90,10 @@ public abstract partial class SqlLedgerStore : IEventLog
 
     public async Task<int> PruneAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken)
     {
-        return await WriteTransactionAsync(async (connection, transaction, token) =>
+        return await database.WriteTransactionAsync(async (connection, transaction, token) =>
         {
             var removed = 0;
-            await using (var statement = Statement(connection, transaction, """
+            await using (var statement = database.Statement(connection, transaction, """
                 DELETE FROM webhook_deliveries WHERE id IN (
                     SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < @before LIMIT @limit);
                 """))
@@ -190,7 +104,7 @@ public abstract partial class SqlLedgerStore : IEventLog
             }
 
             // An event a kept delivery refers to stays, however old: a delivery (or its redelivery) renders it.
-            await using (var statement = Statement(connection, transaction, """
+            await using (var statement = database.Statement(connection, transaction, """
                 DELETE FROM generation_events WHERE seq IN (
                     SELECT e.seq FROM generation_events e
                     WHERE e.occurred_at < @before
@@ -209,7 +123,7 @@ public abstract partial class SqlLedgerStore : IEventLog
 
     private async Task<IReadOnlyList<GenerationEvent>> ReadEventsAsync(string sql, Action<DbCommand> parameters, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         parameters(command);
