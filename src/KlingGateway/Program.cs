@@ -1,4 +1,5 @@
 using KlingGateway.Access;
+using KlingGateway.Creates;
 using KlingGateway.Events;
 using KlingGateway.Generations;
 using KlingGateway.Infrastructure;
@@ -19,10 +20,10 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddGatewayHosting();
 builder.AddGatewayLogging();
+builder.Services.AddGatewayMetrics();
 builder.Services.AddGatewayJson();
 builder.Services.AddGatewayProblemDetails();
 builder.Services.AddGatewayLimits();
-builder.Services.AddGenerationValidation();
 builder.Services.AddUpstream();
 builder.Services.AddGenerations(builder.Configuration);
 builder.Services.AddGenerationLifecycle();
@@ -30,6 +31,7 @@ builder.Services.AddVideos();
 builder.Services.AddEvents();
 builder.Services.AddWebhooks();
 builder.Services.AddGatewayAccess();
+builder.Services.AddCreates();
 builder.Services.AddGatewayHealthChecks();
 builder.Services.AddGatewayOpenApi();
 builder.AddGatewayTelemetry();
@@ -41,10 +43,12 @@ app.UseGatewayRequestLogging();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseGatewayOpenApi();
+app.UseRouting();
 app.UseGatewayAccess();
 
 app.MapGet("/", PlaygroundEndpoints.Home).ExcludeFromDescription();
 app.MapModels();
+app.MapCreates();
 app.MapGenerations();
 app.MapGenerationEvents();
 app.MapVideoContent();

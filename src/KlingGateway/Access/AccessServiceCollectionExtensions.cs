@@ -1,5 +1,4 @@
 using System.Text;
-using KlingGateway.Generations;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.Options;
@@ -7,7 +6,7 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace KlingGateway.Access;
 
-/// <summary>Who may call and how much: identity, authorization, rate limits, guarded creates and their upkeep.</summary>
+/// <summary>Who may call and how much: identity, the scoped caller, authorization and rate limits.</summary>
 public static partial class AccessServiceCollectionExtensions
 {
     public const string CallerPolicy = "caller";
@@ -17,9 +16,9 @@ public static partial class AccessServiceCollectionExtensions
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
         services.AddSingleton<ClientDirectory>();
-        services.AddSingleton<GuardedCreates>();
+        services.AddScoped<CurrentCaller>();
+        services.AddScoped<IClaimsTransformation, CurrentCallerClaims>();
         services.AddHostedService<AccessStartup>();
-        services.AddHostedService<IdempotencyKeyCleanup>();
 
         services.AddAuthentication(GatewayAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, GatewayAuthenticationHandler>(GatewayAuthenticationHandler.SchemeName, null)
@@ -60,10 +59,12 @@ public static partial class AccessServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Authentication, the per-client rate limiter and its headers, then authorization; after routing.</summary>
+    /// <summary>
+    /// Authentication, the per-client rate limiter and its headers, then authorization. After <c>UseRouting</c>: the rate
+    /// limiter and authorization read the endpoint's policies.
+    /// </summary>
     public static WebApplication UseGatewayAccess(this WebApplication app)
     {
-        app.UseRouting();
         app.UseAuthentication();
         app.UseRateLimiter();
         app.UseRateLimitHeaders();
@@ -107,38 +108,5 @@ public static partial class AccessServiceCollectionExtensions
         [LoggerMessage(EventId = 6022, Level = LogLevel.Information,
             Message = "Access: {ClientCount} clients configured, company JWTs {JwtEnabled}")]
         private static partial void LogClients(ILogger logger, int clientCount, bool jwtEnabled);
-    }
-
-    /// <summary>Deletes expired idempotency keys at start and then hourly.</summary>
-    private sealed partial class IdempotencyKeyCleanup(ILedgerAccounting accounting, TimeProvider time, ILogger<IdempotencyKeyCleanup> logger)
-        : BackgroundService
-    {
-        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-        {
-            using var timer = new PeriodicTimer(TimeSpan.FromHours(1), time);
-            do
-            {
-                try
-                {
-                    var deleted = await accounting.DeleteExpiredIdempotencyKeysAsync(time.GetUtcNow(), stoppingToken);
-                    if (deleted > 0)
-                    {
-                        LogDeleted(logger, deleted);
-                    }
-                }
-                catch (Exception exception) when (exception is not OperationCanceledException)
-                {
-                    // The ledger may be briefly unreachable; expired keys are ignored by lookups anyway.
-                    LogFailed(logger, exception.GetType().Name);
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-
-        [LoggerMessage(EventId = 6030, Level = LogLevel.Information, Message = "Deleted {Count} expired idempotency keys")]
-        private static partial void LogDeleted(ILogger logger, int count);
-
-        [LoggerMessage(EventId = 6031, Level = LogLevel.Warning, Message = "Deleting expired idempotency keys failed: {Error}")]
-        private static partial void LogFailed(ILogger logger, string error);
     }
 }

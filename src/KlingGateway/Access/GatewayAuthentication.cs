@@ -22,18 +22,6 @@ public sealed record Caller(ClientEntry Client, string? User)
     public bool CanSee(Generation generation) => IsAdmin || Owner.Owns(generation);
 }
 
-public static class CallerExtensions
-{
-    /// <summary>The caller of an authorized request (every generation route requires one).</summary>
-    public static Caller Caller(this HttpContext context)
-    {
-        var name = context.User.FindFirstValue(Access.Caller.ClientClaim)
-            ?? throw new InvalidOperationException("The route was reached without an authenticated caller; it must require authorization.");
-        var client = context.RequestServices.GetRequiredService<ClientDirectory>().Find(name);
-        return new Caller(client, context.User.FindFirstValue(Access.Caller.UserClaim));
-    }
-}
-
 /// <summary>
 /// The gateway's one authentication scheme. <c>X-Api-Key</c> names the client; <c>Authorization: Bearer</c> carries
 /// either a client key (when there is no <c>X-Api-Key</c>) or a company user's JWT (validated by the JwtBearer handler).

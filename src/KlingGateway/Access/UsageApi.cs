@@ -33,7 +33,7 @@ public static class UsageApi
     }
 
     private static async Task<Results<Ok<ClientUsage>, ValidationProblem>> Get(
-        HttpContext context, ILedgerAccounting accounting, ClientDirectory clients, TimeProvider time, [FromQuery] string[]? days = null)
+        HttpContext context, CurrentCaller current, ILedgerAccounting accounting, ClientDirectory clients, TimeProvider time, [FromQuery] string[]? days = null)
     {
         var errors = new Dictionary<string, string[]>();
         var dayCount = Days.Read(days, MaxDays, errors);
@@ -42,7 +42,7 @@ public static class UsageApi
             return ProblemCatalog.InvalidQuery.ValidationResult(errors);
         }
 
-        var caller = context.Caller();
+        var caller = current.Caller;
         var now = time.GetUtcNow();
         var today = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
         var report = await accounting.UsageAsync(

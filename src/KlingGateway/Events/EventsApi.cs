@@ -67,6 +67,7 @@ public static class EventsApi
     private static async Task<IResult> StreamGeneration(
         string id,
         HttpContext context,
+        CurrentCaller current,
         EventHub hub,
         IGenerationStore store,
         IDiagnosticContext requestLog,
@@ -78,7 +79,7 @@ public static class EventsApi
             return GenerationProblems.NotFound(id);
         }
 
-        var caller = context.Caller();
+        var caller = current.Caller;
         // Subscribed before the generation is read: an event committed after the read arrives live, and one committed
         // before it is in what is read. A generation the caller may not see costs the subscription back at once.
         var subscription = hub.TrySubscribe(caller.Client.Name, id, owner: null, out var refusal);
@@ -107,9 +108,9 @@ public static class EventsApi
     }
 
     private static async Task<IResult> StreamAll(
-        HttpContext context, EventHub hub, [FromHeader(Name = LastEventIdHeader)] string? lastEventId = null)
+        HttpContext context, CurrentCaller current, EventHub hub, [FromHeader(Name = LastEventIdHeader)] string? lastEventId = null)
     {
-        var caller = context.Caller();
+        var caller = current.Caller;
         var owner = caller.IsAdmin ? null : caller.Owner;
         var subscription = hub.TrySubscribe(caller.Client.Name, generationId: null, owner, out var refusal);
         return subscription is null ? Refused(context, refusal) : new AllEventsStream(subscription, owner, ParseId(lastEventId));

@@ -1,6 +1,5 @@
 using KlingGateway.Access;
 using KlingGateway.Infrastructure;
-using KlingGateway.Models;
 using KlingGateway.Upstream;
 using KlingGateway.Videos;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -13,12 +12,11 @@ namespace KlingGateway.Generations;
 /// Drop-in replacements for the AI/ML API's own routes, so a client written for the upstream works by changing
 /// only its base URL and dropping its key:
 /// <list type="table">
-/// <item><term>POST /v2/video/generations</term><description>universal create</description></item>
 /// <item><term>GET /v2/video/generations?generation_id=</term><description>universal fetch</description></item>
-/// <item><term>POST /v2/generate/video/kling/generation</term><description>legacy create (also takes type, external_task_id)</description></item>
 /// <item><term>GET /v2/generate/video/kling/generation?generation_id=</term><description>legacy fetch</description></item>
 /// </list>
-/// Answers carry the gateway's id and the upstream's status words (queued, generating, completed, error).
+/// Answers carry the gateway's id and the upstream's status words (queued, generating, completed, error). Their creates,
+/// POST on the same paths, are <see cref="Creates.CreatesApi"/>.
 /// </summary>
 public static class CompatibleApi
 {
@@ -26,27 +24,13 @@ public static class CompatibleApi
     {
         var group = app.MapGroup("/v2").WithTags("Upstream-compatible").RequireCaller();
 
-        MapFamily(group, "/video/generations", CreateRoute.Universal, "Universal");
-        MapFamily(group, "/generate/video/kling/generation", CreateRoute.Legacy, "Legacy");
+        MapFamily(group, "/video/generations", "Universal");
+        MapFamily(group, "/generate/video/kling/generation", "Legacy");
         return app;
     }
 
-    private static void MapFamily(RouteGroupBuilder group, string path, CreateRoute route, string name)
+    private static void MapFamily(RouteGroupBuilder group, string path, string name)
     {
-        var extra = route == CreateRoute.Legacy ? " This legacy route also takes type (\"image-to-video\") and external_task_id." : "";
-
-        group.MapPost(path, Create)
-            .WithName($"Create{name}Compatible")
-            .WithSummary($"Start a generation ({name.ToLowerInvariant()} upstream route, compatible)")
-            .WithDescription("The AI/ML API's own create route and body, answered in its shape ({id, status, ...}) with the gateway's " +
-                             "id. Validated and limited exactly like POST /v1/generations, Idempotency-Key included. Authorization: Bearer " +
-                             "is read as a client key or a user's token, never forwarded; where anonymous callers are allowed, any " +
-                             "other Bearer value (such as the upstream docs' placeholder) is ignored." + extra)
-            .WithMetadata(new CreateRouteMetadata(route))
-            .AddEndpointFilter<CreateAuditFilter>()
-            .AddEndpointFilter<ValidationFilter>()
-            .ProducesCreateProblems();
-
         group.MapGet(path, Get)
             .WithName($"Get{name}Compatible")
             .WithSummary($"Read a generation ({name.ToLowerInvariant()} upstream route, compatible)")
@@ -58,18 +42,8 @@ public static class CompatibleApi
             .ProducesStatusProblems();
     }
 
-    private static async Task<Results<Ok<CompatibleGeneration>, ProblemHttpResult>> Create(
-        GenerationRequest request, HttpContext context, GuardedCreates creates, IDiagnosticContext requestLog, VideoLinks links)
-    {
-        requestLog.SetModel(request.ModelId);
-        var answer = await creates.CreateAsync(request, context, StatusCodes.Status200OK);
-        return answer.Problem is { } problem
-            ? problem
-            : TypedResults.Ok(CompatibleGeneration.From(answer.Generation!, withWarnings: true, links.DescribeCompatible(answer.Generation!, context.Request)));
-    }
-
     private static async Task<Results<Ok<CompatibleGeneration>, ValidationProblem, ProblemHttpResult>> Get(
-        HttpContext context, GenerationService generations, UpstreamFaults faults, IDiagnosticContext requestLog, VideoLinks links, [FromQuery(Name = "generation_id")] string? generationId = null)
+        HttpContext context, CurrentCaller caller, GenerationService generations, UpstreamFaultMapper faults, IDiagnosticContext requestLog, VideoLinks links, [FromQuery(Name = "generation_id")] string? generationId = null)
     {
         if (string.IsNullOrWhiteSpace(generationId))
         {
@@ -77,7 +51,7 @@ public static class CompatibleApi
                 new Dictionary<string, string[]> { ["generation_id"] = ["generation_id is required: the id a create answered with."] });
         }
 
-        var (generation, problem) = await GenerationProblems.ReadAsync(generationId, context, generations, faults, requestLog);
+        var (generation, problem) = await GenerationProblems.ReadAsync(generationId, context, caller.Caller, generations, faults, requestLog);
         return problem is not null
             ? problem
             : TypedResults.Ok(CompatibleGeneration.From(generation!, withWarnings: false, links.DescribeCompatible(generation!, context.Request)));

@@ -1,4 +1,5 @@
 using KlingGateway.Access;
+using KlingGateway.Creates;
 using KlingGateway.Infrastructure;
 using KlingGateway.Upstream;
 using Microsoft.Extensions.Options;
@@ -29,7 +30,7 @@ namespace KlingGateway.Generations;
 /// </remarks>
 public sealed partial class CreateSettlementWorker(
     ILedgerSweeps ledger,
-    GenerationService generations,
+    RunningCreates runningCreates,
     AimlApiClient upstream,
     IOptions<GenerationOptions> options,
     IOptions<AimlApiOptions> upstreamOptions,
@@ -99,7 +100,7 @@ public sealed partial class CreateSettlementWorker(
             foreach (var generation in found)
             {
                 stoppingToken.ThrowIfCancellationRequested();
-                if (generations.IsCreating(generation.Id))
+                if (runningCreates.Contains(generation.Id))
                 {
                     // Still running here (its admission waited long): not interrupted, whatever its age.
                     skipped++;

@@ -2,10 +2,8 @@ using System.Collections.Concurrent;
 using KlingGateway.Access;
 using KlingGateway.Infrastructure;
 using KlingGateway.Lifecycle;
-using KlingGateway.Models;
 using KlingGateway.Upstream;
 using KlingGateway.Videos;
-using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 
 namespace KlingGateway.Generations;
@@ -17,9 +15,10 @@ public readonly record struct GenerationOutcome(Generation? Generation, Upstream
 }
 
 /// <summary>
-/// Owns each generation: records it before anything is spent, forwards the create once, keeps its status fresh, and
-/// records every later change in one place (<see cref="RecordAsync"/>). A generation is refreshed from the upstream at
-/// most once per <see cref="GenerationOptions.StatusRefreshInterval"/> in total, whoever asks: a status read, the
+/// Keeps each generation's status fresh: a status read, the background worker and the watchdog come here, and every
+/// change they make is written by <see cref="GenerationRecorder"/> (a create's first steps are <c>Creates/</c>). A
+/// generation is refreshed from the upstream at most once per <see cref="GenerationOptions.StatusRefreshInterval"/> in
+/// total, whoever asks: a status read, the
 /// background worker, or another replica. The claim is one conditional update of the ledger row (a lease that expires
 /// with the interval); within a replica, every reader and the worker share one fetch, and its outcome (success or fault)
 /// until the next refresh is due.
@@ -30,8 +29,9 @@ public readonly record struct GenerationOutcome(Generation? Generation, Upstream
 /// </remarks>
 public sealed partial class GenerationService(
     IGenerationStore store,
+    GenerationRecorder recorder,
+    SettledGenerations settledGenerations,
     AimlApiClient upstream,
-    IOptions<AimlApiOptions> upstreamOptions,
     IOptions<GenerationOptions> options,
     IOptions<StorageOptions> storageOptions,
     UpstreamPacer pacer,
@@ -39,19 +39,8 @@ public sealed partial class GenerationService(
     TimeProvider time,
     GatewayMetrics metrics,
     LifecycleMetrics lifecycleMetrics,
-    ILogger<GenerationService> logger,
-    ILoggerFactory loggerFactory) : IDisposable
+    ILogger<GenerationService> logger) : IDisposable
 {
-    private readonly ILogger auditLogger = loggerFactory.CreateLogger(AuditLog.Category);
-
-    // Generations that will not change again for a while (finished, video settled, not watched late) are answered from
-    // memory instead of the ledger. Ownership is still checked on every read. Bounded by count, and by an absolute
-    // expiry, so a change another replica records (a late success, a video stored or expired) shows within a minute;
-    // this replica's own changes drop the entry at once.
-    private const int FinishedCacheEntries = 50_000;
-    private static readonly MemoryCacheEntryOptions FinishedEntry = new() { Size = 1, AbsoluteExpirationRelativeToNow = TimeSpan.FromMinutes(1) };
-    private readonly MemoryCache _finished = new(new MemoryCacheOptions { SizeLimit = FinishedCacheEntries });
-
     private const int PruneThreshold = 1024;
     private readonly ConcurrentDictionary<string, RefreshEntry> _refreshes = new(StringComparer.Ordinal);
 
@@ -72,117 +61,6 @@ public sealed partial class GenerationService(
     /// <summary>Fetch slots free now: how many refreshes the worker may start without waiting.</summary>
     public int FreeFetchSlots => _fetchSlots.CurrentCount;
 
-    // The creates this process is running, from before their admission until the upstream's answer is recorded.
-    private readonly ConcurrentDictionary<string, byte> _creating = new(StringComparer.Ordinal);
-
-    /// <summary>
-    /// Marks a create as running in this process until the returned scope is disposed: from before its admission (which
-    /// may wait for a lock) until its upstream answer is recorded. <see cref="CreateSettlementWorker"/> never settles such
-    /// a create as interrupted, however long it takes; another replica's creates are protected by
-    /// <see cref="GenerationOptions.InterruptedAfter"/> alone.
-    /// </summary>
-    public IDisposable TrackCreate(string id)
-    {
-        _creating[id] = 0;
-        return new CreateScope(_creating, id);
-    }
-
-    /// <summary>Whether this process is running the create of <paramref name="id"/> (<see cref="TrackCreate"/>).</summary>
-    public bool IsCreating(string id) => _creating.ContainsKey(id);
-
-    private sealed class CreateScope(ConcurrentDictionary<string, byte> creating, string id) : IDisposable
-    {
-        public void Dispose() => creating.TryRemove(id, out _);
-    }
-
-    /// <summary>The record a create starts from: queued, owned by <paramref name="owner"/>, priced per video second.</summary>
-    public Generation NewGeneration(GenerationRequest request, string clientRequestId, GenerationOwner owner, decimal pricePerSecond)
-    {
-        var model = request.Model ?? throw new InvalidOperationException("A validated request names a known model.");
-        var now = time.GetUtcNow();
-        // The model's default duration when the body leaves it out, as the upstream does.
-        var seconds = request.Duration ?? model.DefaultDuration;
-        var id = GenerationId.New();
-        return new Generation
-        {
-            Id = id,
-            Model = model.Id,
-            RouteFamily = upstreamOptions.Value.RouteFamilyFor(model.Key),
-            Status = GenerationStatus.Queued,
-            Warnings = request.Warnings,
-            ClientRequestId = clientRequestId,
-            UpstreamRequestId = GenerationId.UpstreamRequestId(id),
-            ExternalTaskId = request.ExternalTaskId,
-            RequestSummary = request.Summary(),
-            CreatedAt = now,
-            UpdatedAt = now,
-            OwnerClient = owner.Client,
-            OwnerUser = owner.User,
-            VideoSeconds = seconds,
-            CostUsd = seconds * pricePerSecond,
-        };
-    }
-
-    /// <summary>
-    /// Forwards a generation already in the ledger (admitted against its owner's limits) once, and records what the
-    /// upstream said. A create the upstream refused outright started nothing, so it is marked refunded and stops
-    /// counting against the owner's budget; one that may have started (<see cref="UpstreamFault.MayHaveStarted"/>) keeps
-    /// counting, with its billing unknown until <see cref="CreateSettlementWorker"/> reads the upstream's usage log.
-    /// The create carries the generation's own <see cref="Generation.UpstreamRequestId"/>, never the caller's id, so
-    /// that log can tell this create from every other.
-    /// </summary>
-    public async Task<GenerationOutcome> StartAsync(Generation generation, GenerationRequest request)
-    {
-        var family = generation.RouteFamily;
-        var model = request.Model ?? throw new InvalidOperationException("A validated request names a known model.");
-        var upstreamRequestId = generation.UpstreamRequestId ?? GenerationId.UpstreamRequestId(generation.Id);
-        using var activity = GatewayMetrics.StartCreate(generation);
-
-        // The record is in the ledger and the upstream may now start paid work. The caller going away must not cancel
-        // the call or leave the record without its upstream id, so only the create timeout bounds it.
-        var result = await upstream.CreateAsync(family, new ForwardedBody(request, family), upstreamRequestId, CancellationToken.None);
-        var now = time.GetUtcNow();
-        GenerationChangeKind kind;
-
-        if (result.Generation is { } created)
-        {
-            var known = StatusMapper.IsKnown(created.Status);
-            kind = GenerationChangeKind.Started;
-            generation = generation with
-            {
-                UpstreamId = created.Id,
-                // A create answer with a word the gateway does not know still started a generation: it stays queued
-                // and the next status read settles it.
-                UpstreamStatus = created.Status,
-                Status = known ? StatusMapper.Map(created.Status) : GenerationStatus.Queued,
-                RefreshedAt = now,
-                UpdatedAt = now,
-                // The create's answer is this interval's news: the worker (or a read) asks next one interval on.
-                NextRefreshAt = now + options.Value.StatusRefreshInterval,
-            };
-            LogCreated(logger, generation.Id, model.Id, family, created.Id);
-        }
-        else
-        {
-            var fault = result.Fault!;
-            kind = GenerationChangeKind.CreateFailed;
-            generation = generation with
-            {
-                Status = GenerationStatus.Failed,
-                Error = CreateError(fault),
-                UpdatedAt = now,
-                CompletedAt = now,
-                Refunded = !fault.MayHaveStarted,
-                Billing = fault.MayHaveStarted ? GenerationBilling.Unknown : null,
-            };
-            LogCreateFailed(logger, generation.Id, model.Id, fault.Kind, fault.StatusCode);
-        }
-
-        generation = await RecordAsync(new GenerationChange(kind, generation, ExpectedVersion: null), CancellationToken.None) ?? generation;
-        metrics.Created(activity, generation, result.Fault);
-        return new GenerationOutcome(generation, result.Fault);
-    }
-
     /// <summary>
     /// The generation, refreshed from the upstream when it is due; <see cref="GenerationOutcome.NotFound"/> when
     /// <paramref name="caller"/> may not see it, exactly as for an unknown id, and before any upstream call.
@@ -194,15 +72,10 @@ public sealed partial class GenerationService(
             return GenerationOutcome.NotFound;
         }
 
-        var generation = _finished.TryGetValue(id, out Generation? settled) ? settled : await store.FindAsync(id, cancellationToken);
+        var generation = await FindAsync(id, cancellationToken);
         if (generation is null || !caller.CanSee(generation))
         {
             return GenerationOutcome.NotFound;
-        }
-
-        if (settled is null && IsSettled(generation))
-        {
-            _finished.Set(id, generation, FinishedEntry);
         }
 
         // Terminal generations are answered from the ledger alone (the worker does their late checks); one without an
@@ -242,52 +115,6 @@ public sealed partial class GenerationService(
     }
 
     /// <summary>
-    /// Records one change of a generation: the ledger write (<see cref="IGenerationStore.RecordChangeAsync"/>, where a
-    /// row reporting the change belongs in the same transaction), then what follows it in this process: the cache, the
-    /// metrics, the log and the audit events. The generation as written, or <see langword="null"/> when someone else
-    /// changed it first (its expected version no longer matched).
-    /// </summary>
-    public async Task<Generation?> RecordAsync(GenerationChange change, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(change);
-
-        var written = await store.RecordChangeAsync(change, cancellationToken);
-        if (written is null)
-        {
-            return null;
-        }
-
-        _finished.Remove(written.Id);
-        switch (change.Kind)
-        {
-            // A late failure of a generation the watchdog already failed was counted and audited then.
-            case GenerationChangeKind.Succeeded or GenerationChangeKind.Failed when written.DeadlinePassedAt is null:
-                metrics.Finished(written);
-                LogFinished(logger, written.Id, written.Model, written.Status.ToApiString(), written.UpstreamStatus);
-                AuditLog.Completed(auditLogger, written);
-                break;
-            case GenerationChangeKind.DeadlineExceeded:
-                metrics.Finished(written);
-                lifecycleMetrics.WatchdogExpired(written);
-                LogDeadlineExceeded(logger, written.Id, written.Model, written.UpstreamStatus);
-                AuditLog.DeadlineExceeded(auditLogger, written);
-                break;
-            case GenerationChangeKind.LateSucceeded:
-                LogLateSucceeded(logger, written.Id, written.Model);
-                AuditLog.LateSucceeded(auditLogger, written);
-                break;
-            case GenerationChangeKind.VideoStored:
-                lifecycleMetrics.VideoStored();
-                break;
-            case GenerationChangeKind.VideoRetry or GenerationChangeKind.VideoFailed:
-                lifecycleMetrics.DownloadFailed(final: change.Kind == GenerationChangeKind.VideoFailed);
-                break;
-        }
-
-        return written;
-    }
-
-    /// <summary>
     /// The watchdog: fails an unfinished generation past <see cref="GenerationOptions.Deadline"/> that no refresh has
     /// reached (for example while the upstream is down); true when it did.
     /// </summary>
@@ -298,37 +125,29 @@ public sealed partial class GenerationService(
             return false;
         }
 
-        return await RecordAsync(change, cancellationToken) is not null;
+        return await recorder.RecordAsync(change, cancellationToken) is not null;
     }
 
     /// <summary>
-    /// Finished, with its video settled, no late checks left and its billing known (one still unknown changes once more,
-    /// in <see cref="CreateSettlementWorker"/>): it will not change for a long while.
-    /// </summary>
-    /// <summary>
-    /// The generation as the ledger holds it, from memory when it is settled (the cache above), with no refresh and no
-    /// ownership check: for a route that decides itself who may see it (a video's content, read range by range by a
-    /// player). Null for an unknown id.
+    /// The generation as the ledger holds it, from memory when it is settled (<see cref="SettledGenerations"/>), with no
+    /// refresh and no ownership check: for a route that decides itself who may see it (a video's content, read range by
+    /// range by a player). Null for an unknown id.
     /// </summary>
     public async Task<Generation?> FindAsync(string id, CancellationToken cancellationToken)
     {
-        if (_finished.TryGetValue(id, out Generation? settled))
+        if (settledGenerations.Find(id) is { } settled)
         {
             return settled;
         }
 
         var generation = await store.FindAsync(id, cancellationToken);
-        if (generation is not null && IsSettled(generation))
+        if (generation is not null)
         {
-            _finished.Set(id, generation, FinishedEntry);
+            settledGenerations.KeepIfSettled(generation);
         }
 
         return generation;
     }
-
-    private static bool IsSettled(Generation generation) =>
-        generation.Status.IsTerminal() && generation.NextRefreshAt is null && generation.Billing != GenerationBilling.Unknown
-        && generation.Kept?.State is null or KeptVideoState.Stored or KeptVideoState.Failed or KeptVideoState.Expired;
 
     /// <summary>
     /// One refresh per generation at a time in this process, and its outcome (success or fault) reused until the next
@@ -403,7 +222,7 @@ public sealed partial class GenerationService(
                 change = GenerationTransitions.FetchFailed(generation, result.Fault, now, policy);
             }
 
-            var written = await RecordAsync(change, CancellationToken.None)
+            var written = await recorder.RecordAsync(change, CancellationToken.None)
                 // Changed meanwhile by someone else (the watchdog on another replica): the ledger's version stands.
                 ?? await store.FindAsync(id, CancellationToken.None) ?? change.Generation;
             lifecycleMetrics.Refreshed(trigger == RefreshTrigger.Worker ? "worker" : "read", RefreshOutcome(change, result.Fault));
@@ -432,20 +251,6 @@ public sealed partial class GenerationService(
         GenerationChangeKind.Succeeded or GenerationChangeKind.Failed => "finished",
         GenerationChangeKind.Progressed => "progressed",
         _ => "unchanged",
-    };
-
-    private static GenerationError CreateError(UpstreamFault fault) => fault.Kind switch
-    {
-        UpstreamFaultKind.Timeout or UpstreamFaultKind.GatewayTimeout => new(GenerationErrorCodes.UpstreamTimeout,
-            "The upstream did not answer the create in time; it may or may not have started the generation."),
-        UpstreamFaultKind.BadResponse => new(GenerationErrorCodes.UpstreamBadResponse,
-            "The upstream's answer to the create could not be read; it may have started the generation."),
-        UpstreamFaultKind.ServerError when fault.MayHaveStarted => new(GenerationErrorCodes.UpstreamUnavailable,
-            "The connection to the upstream broke after the create was sent; it may have started the generation."),
-        UpstreamFaultKind.BadRequest or UpstreamFaultKind.KeyRejected or UpstreamFaultKind.OutOfCredits
-            or UpstreamFaultKind.NotFound or UpstreamFaultKind.RateLimited => new(GenerationErrorCodes.UpstreamRejected,
-            UpstreamFaults.Describe(fault).Detail),
-        _ => new(GenerationErrorCodes.UpstreamUnavailable, UpstreamFaults.Describe(fault).Detail),
     };
 
     private void PruneIfLarge()
@@ -487,15 +292,6 @@ public sealed partial class GenerationService(
         public bool IsCurrent(DateTimeOffset now) => now.UtcTicks < Interlocked.Read(ref _validUntilTicks);
     }
 
-    // Debug: the create's audit event (7001) carries the same ids at Information, so a create writes two lines, not three.
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Debug,
-        Message = "Generation {GenerationId} created for {Model} on the {RouteFamily} route as upstream {UpstreamId}")]
-    private static partial void LogCreated(ILogger logger, string generationId, string model, string routeFamily, string upstreamId);
-
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning,
-        Message = "Generation {GenerationId} for {Model} was not started: upstream fault {Fault} (upstream status {UpstreamStatusCode})")]
-    private static partial void LogCreateFailed(ILogger logger, string generationId, string model, UpstreamFaultKind fault, int? upstreamStatusCode);
-
     [LoggerMessage(EventId = 4003, Level = LogLevel.Warning,
         Message = "Status refresh of generation {GenerationId} failed: upstream fault {Fault} (upstream status {UpstreamStatusCode})")]
     private static partial void LogRefreshFailed(ILogger logger, string generationId, UpstreamFaultKind fault, int? upstreamStatusCode);
@@ -504,21 +300,5 @@ public sealed partial class GenerationService(
         Message = "Generation {GenerationId}: the upstream sent the unknown status {UpstreamStatus}; treated as failed")]
     private static partial void LogUnknownStatus(ILogger logger, string generationId, string upstreamStatus);
 
-    [LoggerMessage(EventId = 4005, Level = LogLevel.Information,
-        Message = "Generation {GenerationId} for {Model} finished {Status} (upstream {UpstreamStatus})")]
-    private static partial void LogFinished(ILogger logger, string generationId, string model, string status, string? upstreamStatus);
-
-    [LoggerMessage(EventId = 4006, Level = LogLevel.Warning,
-        Message = "Generation {GenerationId} for {Model} ran past Generations:Deadline (upstream {UpstreamStatus}): failed as deadline_exceeded, still checked for a late video")]
-    private static partial void LogDeadlineExceeded(ILogger logger, string generationId, string model, string? upstreamStatus);
-
-    [LoggerMessage(EventId = 4007, Level = LogLevel.Information,
-        Message = "Generation {GenerationId} for {Model} completed upstream after its deadline: now succeeded, its video is kept")]
-    private static partial void LogLateSucceeded(ILogger logger, string generationId, string model);
-
-    public void Dispose()
-    {
-        _finished.Dispose();
-        _fetchSlots.Dispose();
-    }
+    public void Dispose() => _fetchSlots.Dispose();
 }

@@ -1,4 +1,3 @@
-using KlingGateway.Infrastructure;
 using KlingGateway.Upstream;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -37,8 +36,9 @@ public static class GenerationServiceCollectionExtensions
                 "Generations:InterruptedAfter plus Generations:BillingGracePeriod.")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
-        services.AddGatewayMetrics();
         services.AddSingleton<SettlementMetrics>();
+        services.AddSingleton<SettledGenerations>();
+        services.AddSingleton<GenerationRecorder>();
         services.AddSingleton<GenerationService>();
         services.AddHostedService<LedgerInitializer>();
         services.AddHostedService<CreateSettlementWorker>();

@@ -13,11 +13,11 @@ namespace KlingGateway.Generations;
 /// <summary>
 /// The gateway's own generation API:
 /// <list type="table">
-/// <item><term>POST /v1/generations</term><description>start a generation (202 + Location)</description></item>
 /// <item><term>GET /v1/generations/{id}</term><description>its normalized status</description></item>
 /// <item><term>GET /v1/generations</term><description>newest first, filtered, cursor-paged</description></item>
 /// <item><term>GET /v1/generations/{id}/content</term><description>the video (<see cref="ContentApi"/>)</description></item>
 /// </list>
+/// Its create, <c>POST /v1/generations</c>, is <see cref="Creates.CreatesApi"/>.
 /// </summary>
 public static class GenerationsApi
 {
@@ -26,20 +26,6 @@ public static class GenerationsApi
     public static RouteGroupBuilder MapGenerations(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/generations").WithTags("Generations").RequireCaller();
-
-        group.MapPost("/", Create)
-            .WithName("CreateGeneration")
-            .WithSummary("Start a generation")
-            .WithDescription("Validates the body against the rules of its model, forwards it once to the AI/ML API with the " +
-                             "server's key, and answers 202 with the gateway's own generation id and a Location to poll. " +
-                             "The body is the upstream's body for the chosen model (see the schemas, discriminated by model). " +
-                             "Invalid input is one 400 problem listing every fault, keyed by JSON path. The caller's in-flight " +
-                             "and daily limits are checked first (429 problems saying what remains). An Idempotency-Key header " +
-                             "makes retries safe: the same key and body return the same generation for 24 hours.")
-            .WithMetadata(new CreateRouteMetadata(CreateRoute.Gateway))
-            .AddEndpointFilter<CreateAuditFilter>()
-            .AddEndpointFilter<ValidationFilter>()
-            .ProducesCreateProblems();
 
         group.MapGet("/{id}", Get)
             .WithName("GetGeneration")
@@ -64,29 +50,16 @@ public static class GenerationsApi
         return group;
     }
 
-    private static async Task<Results<Accepted<GenerationResource>, ProblemHttpResult>> Create(
-        GenerationRequest request, HttpContext context, GuardedCreates creates, IDiagnosticContext requestLog, VideoLinks links)
-    {
-        requestLog.SetModel(request.ModelId);
-        var answer = await creates.CreateAsync(request, context, StatusCodes.Status202Accepted);
-        if (answer.Problem is { } problem)
-        {
-            return problem;
-        }
-
-        var generation = answer.Generation!;
-        return TypedResults.Accepted($"/v1/generations/{generation.Id}", GenerationResource.From(generation, links.Describe(generation, context.Request)));
-    }
-
     private static async Task<Results<Ok<GenerationResource>, ProblemHttpResult>> Get(
-        string id, HttpContext context, GenerationService generations, UpstreamFaults faults, IDiagnosticContext requestLog, VideoLinks links)
+        string id, HttpContext context, CurrentCaller caller, GenerationService generations, UpstreamFaultMapper faults, IDiagnosticContext requestLog, VideoLinks links)
     {
-        var (generation, problem) = await GenerationProblems.ReadAsync(id, context, generations, faults, requestLog);
+        var (generation, problem) = await GenerationProblems.ReadAsync(id, context, caller.Caller, generations, faults, requestLog);
         return problem is not null ? problem : TypedResults.Ok(GenerationResource.From(generation!, links.Describe(generation!, context.Request)));
     }
 
     private static async Task<Results<Ok<GenerationList>, ValidationProblem>> List(
         HttpContext context,
+        CurrentCaller current,
         IGenerationStore store,
         IOptions<GenerationOptions> options,
         VideoLinks links,
@@ -136,7 +109,7 @@ public static class GenerationsApi
             return ProblemCatalog.InvalidQuery.ValidationResult(errors);
         }
 
-        var caller = context.Caller();
+        var caller = current.Caller;
         var query = new GenerationQuery(statusFilter, model, pageSize ?? settings.DefaultPageSize, after) { Owner = caller.IsAdmin ? null : caller.Owner };
         var page = await store.ListAsync(query, cancellationToken);
         return TypedResults.Ok(new GenerationList([.. page.Items.Select(g => GenerationResource.From(g, links.Describe(g, context.Request)))], page.Next?.ToString()));
@@ -151,10 +124,10 @@ internal static class GenerationProblems
     /// problem to answer (not found, which also covers another client's generation, or the mapped upstream fault).
     /// </summary>
     public static async Task<(Generation? Generation, ProblemHttpResult? Problem)> ReadAsync(
-        string id, HttpContext context, GenerationService generations, UpstreamFaults faults, IDiagnosticContext requestLog)
+        string id, HttpContext context, Caller caller, GenerationService generations, UpstreamFaultMapper faults, IDiagnosticContext requestLog)
     {
         requestLog.SetGenerationId(id);
-        var outcome = await generations.GetAsync(id, context.Caller(), context.RequestAborted);
+        var outcome = await generations.GetAsync(id, caller, context.RequestAborted);
         if (outcome.Generation is not { } generation)
         {
             return (null, NotFound(id));
@@ -168,20 +141,6 @@ internal static class GenerationProblems
 
     public static ProblemHttpResult NotFound(string id) => ProblemCatalog.GenerationNotFound.Result(
         "No generation with this id was issued by this gateway.", [new("generation_id", id)]);
-
-    /// <summary>Every answer a create can give besides success, for the OpenAPI document.</summary>
-    public static RouteHandlerBuilder ProducesCreateProblems(this RouteHandlerBuilder builder) => builder
-        .ProducesValidationProblem()
-        .ProducesProblem(StatusCodes.Status401Unauthorized)
-        .ProducesProblem(StatusCodes.Status408RequestTimeout)
-        .ProducesProblem(StatusCodes.Status409Conflict)
-        .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
-        .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-        .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
-        .ProducesProblem(StatusCodes.Status429TooManyRequests)
-        .ProducesProblem(StatusCodes.Status502BadGateway)
-        .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
-        .ProducesProblem(StatusCodes.Status504GatewayTimeout);
 
     /// <summary>Every answer a status read can give besides success.</summary>
     public static RouteHandlerBuilder ProducesStatusProblems(this RouteHandlerBuilder builder) => builder

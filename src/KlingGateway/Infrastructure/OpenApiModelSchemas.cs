@@ -37,7 +37,7 @@ internal sealed class ModelRequestSchemasFilter : IDocumentFilter, IOperationFil
             return;
         }
 
-        // Every create route takes an Idempotency-Key (Access/GuardedCreates.cs): retries with it never bill twice.
+        // Every create route takes an Idempotency-Key (Creates/IdempotencyKeys.cs): retries with it never bill twice.
         operation.Parameters ??= [];
         operation.Parameters.Add(new OpenApiParameter
         {
@@ -49,7 +49,7 @@ internal sealed class ModelRequestSchemasFilter : IDocumentFilter, IOperationFil
             Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = 255 },
         });
 
-        // And a callback URL of its own (Access/GuardedCreates.cs, Webhooks/).
+        // And a callback URL of its own (Creates/CreateFlow.cs, Webhooks/).
         operation.Parameters.Add(new OpenApiParameter
         {
             Name = "Webhook-Url",

@@ -160,7 +160,7 @@ public static class ProblemCatalog
     public static readonly ProblemType VideoSourceTimeout = new("video_source_timeout", 504, "The video's source did not answer in time",
         "The video is not stored yet and its source (the upstream's file host) did not answer in time. Try again shortly.");
 
-    // The upstream (UpstreamFaults maps each upstream fault to one of these).
+    // The upstream (UpstreamFaultMapper maps each upstream fault to one of these).
     public static readonly ProblemType UpstreamUnreachable = new("upstream_unreachable", 502, "The upstream could not be reached",
         "The gateway could not connect to the AI/ML API. Try again shortly.");
 

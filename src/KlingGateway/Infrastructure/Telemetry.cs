@@ -149,7 +149,6 @@ public static partial class TelemetryExtensions
 
     public static WebApplicationBuilder AddGatewayTelemetry(this WebApplicationBuilder builder)
     {
-        builder.Services.AddGatewayMetrics();
         builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section)
             .PostConfigure<IConfiguration>(ApplyStandardVariables)
             .Validate(o => o.OtlpEndpoint is null || IsHttpUrl(o.OtlpEndpoint),
@@ -197,7 +196,8 @@ public static partial class TelemetryExtensions
         return builder;
     }
 
-    /// <summary>The instruments alone; each feature that records on them registers them, so it works in a minimal host too.</summary>
+    /// <summary>The instruments alone (<see cref="GatewayMetrics"/>), registered once in <c>Program.cs</c>; a test host that runs a
+    /// feature on its own registers them too.</summary>
     public static IServiceCollection AddGatewayMetrics(this IServiceCollection services)
     {
         services.AddMetrics();

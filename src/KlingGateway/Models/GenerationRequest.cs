@@ -8,7 +8,7 @@ namespace KlingGateway.Models;
 /// <summary>
 /// A create-generation body as the caller sent it, read once and kept as a pooled <see cref="JsonDocument"/>
 /// so it can be forwarded as is. Binding never fails for bad input: it records a <see cref="Rejection"/>,
-/// and <see cref="Infrastructure.ValidationFilter"/> turns that, or the validator's findings, into a problem answer.
+/// and <see cref="Creates.ValidationFilter"/> turns that, or the validator's findings, into a problem answer.
 /// Image fields are inspected while parsing (<see cref="ImageInspector"/>): only their hashes and headers are kept.
 /// </summary>
 public sealed partial class GenerationRequest : IDisposable

@@ -2,7 +2,7 @@ using System.Net;
 
 namespace KlingGateway.Upstream;
 
-/// <summary>The ways an upstream call can fail. One enum, one mapping to answers (<see cref="UpstreamFaults"/>).</summary>
+/// <summary>The ways an upstream call can fail. One enum, one mapping to answers (<see cref="UpstreamFaultMapper"/>).</summary>
 public enum UpstreamFaultKind
 {
     /// <summary>No connection could be made (DNS, refused, TLS).</summary>

@@ -1,5 +1,4 @@
 using System.Net;
-using KlingGateway.Infrastructure;
 using Microsoft.Extensions.Options;
 
 namespace KlingGateway.Upstream;
@@ -14,8 +13,7 @@ public static class UpstreamServiceCollectionExtensions
         services.AddSingleton<UpstreamTarget>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamTarget>());
         services.AddSingleton<UpstreamRetryPipeline>();
-        services.AddSingleton<UpstreamFaults>();
-        services.AddGatewayMetrics();
+        services.AddSingleton<UpstreamFaultMapper>();
         services.AddTransient<UpstreamAuthHandler>();
 
         services.AddHttpClient<AimlApiClient>(http =>

@@ -58,6 +58,7 @@ public static class ContentApi
     private static async Task<Results<ProblemHttpResult, EmptyHttpResult>> Content(
         string id,
         HttpContext context,
+        CurrentCaller current,
         GenerationService generations,
         VideoLinks links,
         IVideoStorage storage,
@@ -68,7 +69,7 @@ public static class ContentApi
         requestLog.SetGenerationId(id);
         var wellFormed = GenerationId.IsWellFormed(id);
         var linked = wellFormed && links.IsValid(id, token);
-        var caller = context.User.HasClaim(c => c.Type == Caller.ClientClaim) ? context.Caller() : null;
+        var caller = current.Value;
 
         var generation = wellFormed && (linked || caller is not null) ? await generations.FindAsync(id, context.RequestAborted) : null;
         var visible = generation is not null && (linked || caller!.CanSee(generation));

@@ -10,7 +10,7 @@ namespace KlingGateway.Videos;
 /// </summary>
 public sealed partial class RetentionSweep(
     IGenerationStore store,
-    GenerationService generations,
+    GenerationRecorder generations,
     IVideoStorage storage,
     IOptions<StorageOptions> options,
     TimeProvider time,

@@ -12,7 +12,7 @@ namespace KlingGateway.Videos;
 /// </summary>
 public sealed partial class VideoDownloadWorker(
     IGenerationStore store,
-    GenerationService generations,
+    GenerationRecorder generations,
     VideoDownloader downloader,
     IVideoStorage storage,
     IOptions<StorageOptions> options,

@@ -56,7 +56,7 @@ public static class WebhooksApi
     }
 
     private static async Task<Results<Ok<WebhookDeliveryList>, ValidationProblem>> List(
-        HttpContext context,
+        CurrentCaller current,
         IWebhookOutbox outbox,
         IOptions<GenerationOptions> options,
         CancellationToken cancellationToken,
@@ -104,23 +104,23 @@ public static class WebhooksApi
             return ProblemCatalog.InvalidQuery.ValidationResult(errors);
         }
 
-        var caller = context.Caller();
+        var caller = current.Caller;
         var page = await outbox.ListDeliveriesAsync(new WebhookDeliveryQuery(
             caller.IsAdmin ? null : caller.Owner, generationId, stateFilter, limit ?? settings.DefaultPageSize, after), cancellationToken);
         return TypedResults.Ok(new WebhookDeliveryList([.. page.Items.Select(WebhookDeliveryResource.From)], page.Next?.ToString()));
     }
 
     private static async Task<Results<Ok<WebhookDeliveryResource>, ProblemHttpResult>> Get(
-        string id, HttpContext context, IWebhookOutbox outbox, CancellationToken cancellationToken)
+        string id, CurrentCaller caller, IWebhookOutbox outbox, CancellationToken cancellationToken)
     {
-        var delivery = await FindAsync(id, context, outbox, cancellationToken);
+        var delivery = await FindAsync(id, caller.Caller, outbox, cancellationToken);
         return delivery is null ? NotFound(id) : TypedResults.Ok(WebhookDeliveryResource.From(delivery));
     }
 
     private static async Task<Results<Accepted<WebhookDeliveryResource>, ProblemHttpResult>> Redeliver(
-        string id, HttpContext context, IWebhookOutbox outbox, IOptions<WebhookOptions> options, TimeProvider time, CancellationToken cancellationToken)
+        string id, CurrentCaller caller, IWebhookOutbox outbox, IOptions<WebhookOptions> options, TimeProvider time, CancellationToken cancellationToken)
     {
-        var delivery = await FindAsync(id, context, outbox, cancellationToken);
+        var delivery = await FindAsync(id, caller.Caller, outbox, cancellationToken);
         if (delivery is null)
         {
             return NotFound(id);
@@ -138,14 +138,13 @@ public static class WebhooksApi
         return TypedResults.Accepted($"/v1/webhooks/deliveries/{id}", WebhookDeliveryResource.From(redelivered));
     }
 
-    private static async Task<WebhookDelivery?> FindAsync(string id, HttpContext context, IWebhookOutbox outbox, CancellationToken cancellationToken)
+    private static async Task<WebhookDelivery?> FindAsync(string id, Caller caller, IWebhookOutbox outbox, CancellationToken cancellationToken)
     {
         if (!WebhookDeliveryId.IsWellFormed(id))
         {
             return null;
         }
 
-        var caller = context.Caller();
         var delivery = await outbox.FindDeliveryAsync(id, cancellationToken);
         return delivery is not null && (caller.IsAdmin || caller.Owner.Owns(delivery.OwnerClient, delivery.OwnerUser)) ? delivery : null;
     }

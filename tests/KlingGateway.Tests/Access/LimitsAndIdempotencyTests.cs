@@ -349,6 +349,39 @@ public sealed class LimitsAndIdempotencyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task EveryCreate_WritesExactlyOneAuditEvent_WhateverRefusesIt()
+    {
+        var gateway = await Gateway(("Auth:Clients:alpha:DailyVideoSeconds", "10"));
+        var alpha = Client(gateway, AlphaKey);
+
+        // Each answer a create can end in, on the three create routes: accepted, replayed, refused by the upstream, by a
+        // malformed key (a 400 of the create itself), by a limit, and by validation before the create ran.
+        var answers = new[]
+        {
+            (await CreateAsync(alpha, Body(), "one-audit")).Status,
+            (await CreateAsync(alpha, Body(), "one-audit")).Status,
+            (await CreateAsync(alpha, Body(directives: "create=400"), route: "/v2/video/generations")).Status,
+            (await CreateAsync(alpha, Body(), "a,b", route: "/v2/generate/video/kling/generation")).Status,
+            (await CreateAsync(alpha, Body(duration: 10))).Status,
+            (await CreateAsync(alpha, new Dictionary<string, object?> { ["model"] = Bodies.V1Pro })).Status,
+        };
+
+        Assert.Equal([202, 202, 400, 400, 429, 400], answers);
+        var events = gateway.ReadLog().Split('\n')
+            .Where(l => l.Contains("\"SourceContext\":\"KlingGateway.Audit\"", StringComparison.Ordinal)
+                && (l.Contains("\"EventId\":{\"Id\":7001", StringComparison.Ordinal)
+                    || l.Contains("\"EventId\":{\"Id\":7002", StringComparison.Ordinal)
+                    || l.Contains("\"EventId\":{\"Id\":7003", StringComparison.Ordinal)))
+            .ToList();
+        Assert.Equal(answers.Length, events.Count);
+        Assert.Single(events, l => l.Contains("\"Outcome\":\"validation\"", StringComparison.Ordinal));
+        Assert.Single(events, l => l.Contains("\"Outcome\":\"invalid_idempotency_key\"", StringComparison.Ordinal));
+        Assert.Single(events, l => l.Contains("\"Outcome\":\"daily_video_seconds_exhausted\"", StringComparison.Ordinal));
+        Assert.Single(events, l => l.Contains("\"EventId\":{\"Id\":7003", StringComparison.Ordinal));
+        Assert.Single(events, l => l.Contains("\"Outcome\":\"create_failed\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task OpenApi_OffersAnApiKeySchemeForAuthorize_AndHoldsNoKey()
     {
         var gateway = await Gateway();

@@ -1,5 +1,5 @@
 using System.Text;
-using KlingGateway.Access;
+using KlingGateway.Creates;
 using KlingGateway.Models;
 using static KlingGateway.Tests.Validation.Requests;
 
@@ -103,7 +103,7 @@ public sealed class BoundedWorkTests
 
         // image_url and the first six masks: the audit event and the summary list no more.
         Assert.Equal(7, request.Images.Count);
-        Assert.Equal(7, AuditLog.ImageHashes(request).Split(',').Length);
+        Assert.Equal(7, CreateAudit.ImageHashes(request).Split(',').Length);
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using KlingGateway.Creates;
 using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 using Microsoft.AspNetCore.Builder;
@@ -22,6 +23,7 @@ public sealed class ValidationFilterTests : IAsyncLifetime
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseTestServer();
+        builder.Services.AddGatewayMetrics();
         builder.Services.AddGenerationValidation();
         app = builder.Build();
         app.MapPost("/v1/generations", Create).AddEndpointFilter<ValidationFilter>();

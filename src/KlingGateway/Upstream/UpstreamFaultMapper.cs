@@ -10,7 +10,7 @@ namespace KlingGateway.Upstream;
 /// (docs/upstream.md, "Errors"): could not connect 502, timeout 504, 429 with Retry-After, the upstream
 /// refusing the gateway's own key or credits 502/503 for the operator, upstream 400 with its message.
 /// </summary>
-public sealed class UpstreamFaults(IOptions<AimlApiOptions> options)
+public sealed class UpstreamFaultMapper(IOptions<AimlApiOptions> options)
 {
     /// <summary>The catalog's problem for a fault of a call of <paramref name="operation"/>, and this occurrence's detail.</summary>
     public static (ProblemType Problem, string Detail) Describe(UpstreamFault fault, UpstreamOperation operation = UpstreamOperation.Create) => fault.Kind switch

@@ -1,7 +1,8 @@
 using FluentValidation;
+using KlingGateway.Infrastructure;
 using KlingGateway.Models;
 
-namespace KlingGateway.Infrastructure;
+namespace KlingGateway.Creates;
 
 /// <summary>
 /// Runs on the create routes (<c>.AddEndpointFilter&lt;ValidationFilter&gt;()</c>): answers a refused body with
@@ -77,7 +78,6 @@ public static class ValidationServiceCollectionExtensions
     public static IServiceCollection AddGenerationValidation(this IServiceCollection services)
     {
         services.AddValidatorsFromAssemblyContaining<GenerationRequestValidator>(ServiceLifetime.Singleton);
-        services.AddGatewayMetrics();
         return services;
     }
 }
