@@ -12,6 +12,7 @@ public sealed class ChangeFeed(IWebhookRouting? routing = null)
 {
     private readonly Lock _gate = new();
     private Wakeup[] _listeners = [];
+    private Wakeup[] _deliveryListeners = [];
 
     /// <summary>Where each event of a client's generations is delivered; null records no delivery (a store built alone, in a test).</summary>
     public IWebhookRouting? Routing => routing;
@@ -28,12 +29,38 @@ public sealed class ChangeFeed(IWebhookRouting? routing = null)
         return wakeup;
     }
 
-    /// <summary>Called by the ledger after a commit that recorded an event (and by a replica's listener for another's).</summary>
-    public void Committed()
+    /// <summary>
+    /// A wakeup set after a commit that may have recorded a webhook delivery: not after the many that recorded none
+    /// (every change of a client without webhooks), so the delivery worker does not look at the outbox for nothing.
+    /// </summary>
+    public Wakeup ListenForDeliveries()
+    {
+        var wakeup = new Wakeup();
+        lock (_gate)
+        {
+            _deliveryListeners = [.. _deliveryListeners, wakeup];
+        }
+
+        return wakeup;
+    }
+
+    /// <summary>
+    /// Called by the ledger after a commit that recorded an event (and by a replica's listener for another's);
+    /// <paramref name="deliveries"/> is false only when the commit is known to have recorded no webhook delivery.
+    /// </summary>
+    public void Committed(bool deliveries = true)
     {
         foreach (var listener in Volatile.Read(ref _listeners))
         {
             listener.Set();
+        }
+
+        if (deliveries)
+        {
+            foreach (var listener in Volatile.Read(ref _deliveryListeners))
+            {
+                listener.Set();
+            }
         }
     }
 }

@@ -84,7 +84,7 @@ internal sealed class Admissions(LedgerDatabase database, EventRecorder events)
         }, cancellationToken);
         if (result.Admitted)
         {
-            events.Committed();
+            events.Committed(deliveries: events.HasDeliveries(generation, queued));
         }
 
         return result;

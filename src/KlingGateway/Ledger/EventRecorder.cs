@@ -77,8 +77,15 @@ internal sealed class EventRecorder(LedgerDatabase database, ChangeFeed? feed)
         await database.NotifyAsync(connection, transaction, sequence, cancellationToken);
     }
 
-    /// <summary>Wakes this process's readers of the event log, once a write with events committed.</summary>
-    public void Committed() => feed?.Committed();
+    /// <summary>Whether <paramref name="pending"/>, an event of <paramref name="generation"/>, goes to any webhook.</summary>
+    public bool HasDeliveries(Generation generation, PendingEvent pending) =>
+        feed?.Routing?.RoutesFor(generation.OwnerClient, pending.Type, generation.WebhookUrl).Count > 0;
+
+    /// <summary>
+    /// Wakes this process's readers of the event log, once a write with events committed, and its webhook sender unless
+    /// the write is known to have recorded no delivery (<paramref name="deliveries"/> false).
+    /// </summary>
+    public void Committed(bool deliveries = true) => feed?.Committed(deliveries);
 }
 
 /// <summary>An event about to be recorded, made before the write so the writer's transaction only inserts it.</summary>

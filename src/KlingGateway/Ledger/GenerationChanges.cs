@@ -52,7 +52,7 @@ internal sealed class GenerationChanges(LedgerDatabase database, EventRecorder e
             (connection, transaction, token) => WriteChangeAsync(connection, transaction, change, token, pending), cancellationToken);
         if (written is not null && pending is not null)
         {
-            events.Committed();
+            events.Committed(deliveries: events.HasDeliveries(change.Generation, pending));
         }
 
         return written;

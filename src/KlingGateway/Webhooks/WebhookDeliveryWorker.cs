@@ -60,7 +60,7 @@ public sealed partial class WebhookDeliveryWorker(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
-        using var wakeup = feed.Listen();
+        using var wakeup = feed.ListenForDeliveries();
         var running = new List<Task>();
         var nextDepth = DateTimeOffset.MinValue;
         while (!stoppingToken.IsCancellationRequested)
