@@ -17,12 +17,15 @@ namespace KlingGateway.Webhooks;
 /// </summary>
 public static class WebhooksApi
 {
+    private static readonly IntegerQuery Limit = new("limit", 1);
+
     public static RouteGroupBuilder MapWebhooks(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/webhooks").WithTags("Webhooks").RequireCaller();
 
         group.MapGet("/deliveries", List)
             .WithName("ListWebhookDeliveries")
+            .WithMetadata(Limit)
             .WithSummary("List webhook deliveries")
             .WithDescription("Newest first: the webhooks the gateway sent, is sending or gave up for the caller's generations (an admin " +
                              "client sees all), with their attempts, the last status code or error, and the next attempt. Filter by " +
@@ -62,7 +65,7 @@ public static class WebhooksApi
         CancellationToken cancellationToken,
         [FromQuery(Name = "generation_id")] string? generationId = null,
         [FromQuery] string? state = null,
-        [FromQuery] int? limit = null,
+        [FromQuery] string[]? limit = null,
         [FromQuery] string? cursor = null)
     {
         var settings = options.Value;
@@ -81,10 +84,7 @@ public static class WebhooksApi
             _ => Invalid(errors, "state", "state must be one of: pending, delivered, failed."),
         };
 
-        if (limit is < 1 || limit > settings.MaxPageSize)
-        {
-            errors["limit"] = [$"limit must be between 1 and {settings.MaxPageSize}."];
-        }
+        var pageSize = Limit.Read(limit, settings.MaxPageSize, errors);
 
         WebhookDeliveryCursor? after = null;
         if (cursor is not null)
@@ -106,7 +106,7 @@ public static class WebhooksApi
 
         var caller = current.Caller;
         var page = await outbox.ListDeliveriesAsync(new WebhookDeliveryQuery(
-            caller.IsAdmin ? null : caller.Owner, generationId, stateFilter, limit ?? settings.DefaultPageSize, after), cancellationToken);
+            caller.IsAdmin ? null : caller.Owner, generationId, stateFilter, pageSize ?? settings.DefaultPageSize, after), cancellationToken);
         return TypedResults.Ok(new WebhookDeliveryList([.. page.Items.Select(WebhookDeliveryResource.From)], page.Next?.ToString()));
     }
 

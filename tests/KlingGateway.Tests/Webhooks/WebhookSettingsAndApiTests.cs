@@ -89,7 +89,7 @@ public sealed class WebhookSettingsAndApiTests : IAsyncLifetime
         var rest = await admin.GetFromJsonAsync<JsonElement>($"/v1/webhooks/deliveries?limit=3&cursor={page.GetProperty("next_cursor").GetString()}");
         Assert.Equal(1, rest.GetProperty("items").GetArrayLength());
         Assert.False(rest.TryGetProperty("next_cursor", out _));
-        foreach (var query in new[] { "state=sent", "generation_id=nope", "limit=0", "limit=101", "cursor=%%%" })
+        foreach (var query in new[] { "state=sent", "generation_id=nope", "limit=0", "limit=101", "limit=abc", "limit=1e400", "limit=%FF", "limit=1&limit=2", "cursor=%%%" })
         {
             using var response = await alpha.GetAsync($"/v1/webhooks/deliveries?{query}");
             await WebhookDeliveryTests.AssertProblemAsync(response, HttpStatusCode.BadRequest, "invalid_query");
